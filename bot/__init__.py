@@ -1,0 +1,1 @@
+"""The tsunagu application: CLI, aiohttp app, dialogue engine, channels and web UIs."""

@@ -1,0 +1,1 @@
+"""Channel adapters: each turns its payload into an IncomingMessage and renders Replies."""

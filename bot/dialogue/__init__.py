@@ -1,0 +1,1 @@
+"""The dialogue engine: conversation state, flow and channel-neutral replies."""

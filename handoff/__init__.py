@@ -1,0 +1,1 @@
+"""Escalation to human counselors: offices, queue, assignment, relay, privacy rules."""

@@ -1,0 +1,1 @@
+"""The resource directory, answer templates, FAQ and routing of tsunagu (SQLite store)."""
