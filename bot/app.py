@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+
 from aiohttp import web
 
 from bot import keys
 from bot.config import Config
+
+# Each feature module exposes ``setup(app: web.Application) -> None`` that adds its
+# routes, sub-apps and cleanup contexts. Order matters: shared resources come first.
+FEATURES: tuple[str, ...] = ()
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -25,4 +31,6 @@ def create_app(config: Config) -> web.Application:
     app = web.Application(client_max_size=256 * 1024)
     app[keys.CONFIG] = config
     app.router.add_get("/healthz", healthz)
+    for name in FEATURES:
+        importlib.import_module(name).setup(app)
     return app
