@@ -1,0 +1,300 @@
+"""Conversation storage: the only module that runs SQL on conversations, messages and events.
+
+Message text is masked for personal data here, right before it is written, so no caller can
+store raw text by mistake. Nothing in this module logs text or user keys.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import sqlite_utils
+
+from handoff.migrations import MIGRATIONS
+from knowledge.db import migrate
+
+logger = logging.getLogger(__name__)
+
+CONSENT_VALUES = ("none", "granted", "declined")
+_JST = timezone(timedelta(hours=9))
+
+Masker = Callable[[str], str]
+
+
+def _default_mask(text: str) -> str:
+    # Imported lazily: the masker loads Sudachi, which the store's own tests may not need.
+    from intents.pii import mask
+
+    return mask(text).text
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One person's conversation as stored (state is the engine's JSON-able mapping)."""
+
+    id: int
+    user_key: str
+    channel: str
+    state: Mapping[str, Any]
+    consent: str
+    created_at: float
+    updated_at: float
+    last_activity: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One masked message of a conversation."""
+
+    id: int
+    direction: str  # in | out
+    text: str  # already masked
+    channel_message_id: str | None
+    created_at: float
+
+
+class ConversationStore:
+    """Conversations, masked messages, anonymous counts and processed-event ids in SQLite."""
+
+    def __init__(self, db: sqlite_utils.Database, mask: Masker | None = None) -> None:
+        """Wrap an open, migrated database (use :meth:`open` to migrate).
+
+        Args:
+            db: the project database.
+            mask: text → masked text; defaults to ``intents.pii.mask``.
+        """
+        self.db = db
+        self._mask = mask or _default_mask
+
+    @classmethod
+    def open(cls, db: sqlite_utils.Database, mask: Masker | None = None) -> ConversationStore:
+        """Migrate the ``handoff`` tables and return the store.
+
+        Args:
+            db: the project database (``knowledge.db.connect``).
+            mask: optional masker (tests); defaults to ``intents.pii.mask``.
+
+        Returns:
+            The store.
+        """
+        migrate(db, "handoff", MIGRATIONS)
+        return cls(db, mask)
+
+    # -- conversations -------------------------------------------------------------------
+
+    def get(self, user_key: str) -> Conversation | None:
+        """Return the stored conversation of ``user_key``, or None."""
+        row = self.db.execute(
+            "SELECT id, user_key, channel, state, consent, created_at, updated_at, "
+            "last_activity FROM conversations WHERE user_key = ?",
+            [user_key],
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            state = json.loads(row[3])
+        except ValueError:
+            logger.warning("conversation %d has unreadable state; starting afresh", row[0])
+            state = {}
+        return Conversation(
+            id=row[0],
+            user_key=row[1],
+            channel=row[2],
+            state=state if isinstance(state, dict) else {},
+            consent=row[4],
+            created_at=row[5],
+            updated_at=row[6],
+            last_activity=row[7],
+        )
+
+    def save(
+        self,
+        user_key: str,
+        channel: str,
+        state: Mapping[str, Any],
+        consent: str,
+        now: float | None = None,
+    ) -> int:
+        """Create or update the conversation of ``user_key``.
+
+        Args:
+            user_key: pseudonymous key.
+            channel: line | web | terminal.
+            state: JSON-serialisable engine state (no raw message text).
+            consent: none | granted | declined.
+            now: timestamp (defaults to the current time).
+
+        Returns:
+            The conversation id.
+
+        Raises:
+            ValueError: unknown consent value.
+        """
+        if consent not in CONSENT_VALUES:
+            raise ValueError(f"unknown consent {consent!r}")
+        now = time.time() if now is None else now
+        payload = json.dumps(dict(state), ensure_ascii=False, sort_keys=True)
+        row = self.db.execute(
+            "INSERT INTO conversations "
+            "(user_key, channel, state, consent, created_at, updated_at, last_activity) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(user_key) DO UPDATE SET channel = excluded.channel, "
+            "state = excluded.state, consent = excluded.consent, "
+            "updated_at = excluded.updated_at, last_activity = excluded.last_activity "
+            "RETURNING id",
+            [user_key, channel, payload, consent, now, now, now],
+        ).fetchone()
+        return int(row[0])
+
+    def delete_conversation(self, user_key: str) -> bool:
+        """Delete everything stored about ``user_key`` now (conversation and its messages).
+
+        Returns:
+            True when something was deleted.
+        """
+        cur = self.db.execute("DELETE FROM conversations WHERE user_key = ?", [user_key])
+        deleted = cur.rowcount > 0
+        if deleted:
+            logger.info("conversation deleted on request")
+        return deleted
+
+    def purge_expired(self, retention_days: int, now: float | None = None) -> int:
+        """Delete conversations whose last activity is older than the retention period.
+
+        Returns:
+            How many conversations were deleted.
+        """
+        now = time.time() if now is None else now
+        cutoff = now - retention_days * 86400
+        cur = self.db.execute("DELETE FROM conversations WHERE last_activity < ?", [cutoff])
+        if cur.rowcount:
+            logger.info("purged %d conversations past retention", cur.rowcount)
+        return cur.rowcount
+
+    # -- messages -------------------------------------------------------------------------
+
+    def add_message(
+        self,
+        conversation_id: int,
+        direction: str,
+        text: str,
+        channel_message_id: str | None = None,
+        now: float | None = None,
+    ) -> int:
+        """Mask ``text`` and append it to a conversation.
+
+        Args:
+            conversation_id: id returned by :meth:`save`.
+            direction: ``in`` (from the person) or ``out`` (from tsunagu).
+            text: the message; masked here before it is written.
+            channel_message_id: the channel's message id (LINE unsend), if any.
+            now: timestamp.
+
+        Returns:
+            The message id.
+
+        Raises:
+            ValueError: unknown direction.
+        """
+        if direction not in ("in", "out"):
+            raise ValueError(f"unknown direction {direction!r}")
+        masked = self._mask(text)
+        now = time.time() if now is None else now
+        cur = self.db.execute(
+            "INSERT INTO messages (conversation_id, direction, text, channel_message_id, "
+            "created_at) VALUES (?, ?, ?, ?, ?)",
+            [conversation_id, direction, masked, channel_message_id, now],
+        )
+        return int(cur.lastrowid or 0)
+
+    def messages(self, user_key: str) -> list[StoredMessage]:
+        """Return the masked messages of ``user_key``'s conversation, oldest first."""
+        rows = self.db.execute(
+            "SELECT m.id, m.direction, m.text, m.channel_message_id, m.created_at "
+            "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE c.user_key = ? ORDER BY m.id",
+            [user_key],
+        ).fetchall()
+        return [StoredMessage(*row) for row in rows]
+
+    def delete_message(self, user_key: str, channel_message_id: str) -> bool:
+        """Delete one message the person withdrew (e.g. LINE unsend).
+
+        Returns:
+            True when a message was deleted.
+        """
+        cur = self.db.execute(
+            "DELETE FROM messages WHERE channel_message_id = ? AND conversation_id IN "
+            "(SELECT id FROM conversations WHERE user_key = ?)",
+            [channel_message_id, user_key],
+        )
+        return cur.rowcount > 0
+
+    # -- anonymous counts -------------------------------------------------------------------
+
+    def count(self, metric: str, key: str = "", now: float | None = None) -> None:
+        """Add one to an anonymous daily counter (no user key, no text).
+
+        Args:
+            metric: e.g. ``turn``, ``topic``, ``audience``, ``crisis``, ``consent``.
+            key: the id counted, e.g. ``drugs``.
+            now: timestamp; the day is taken in Japan time.
+        """
+        now = time.time() if now is None else now
+        day = datetime.fromtimestamp(now, _JST).date().isoformat()
+        self.db.execute(
+            "INSERT INTO anonymous_counts (day, metric, key, n) VALUES (?, ?, ?, 1) "
+            "ON CONFLICT(day, metric, key) DO UPDATE SET n = n + 1",
+            [day, metric, key],
+        )
+
+    def counts(self, metric: str | None = None) -> dict[tuple[str, str, str], int]:
+        """Return the anonymous counters as ``{(day, metric, key): n}``."""
+        sql = "SELECT day, metric, key, n FROM anonymous_counts"
+        params: list[str] = []
+        if metric is not None:
+            sql += " WHERE metric = ?"
+            params.append(metric)
+        return {(d, m, k): int(n) for d, m, k, n in self.db.execute(sql, params).fetchall()}
+
+    # -- processed channel events (webhook redelivery) -----------------------------------
+
+    def claim_event(self, event_id: str, ttl_seconds: int = 86400) -> bool:
+        """Claim a channel event id once; redeliveries of the same id return False.
+
+        The claim is one atomic INSERT OR IGNORE, persisted, so it holds across restarts
+        and between concurrent handlers. An expired claim may be claimed again.
+
+        Args:
+            event_id: the channel's event id (e.g. LINE ``webhookEventId``).
+            ttl_seconds: how long the claim is remembered.
+
+        Returns:
+            True when this call claimed the event (process it), False for a duplicate.
+        """
+        now = time.time()
+        self.db.execute(
+            "DELETE FROM processed_events WHERE event_id = ? AND expires_at <= ?",
+            [event_id, now],
+        )
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO processed_events (event_id, expires_at) VALUES (?, ?)",
+            [event_id, now + ttl_seconds],
+        )
+        return cur.rowcount == 1
+
+    def purge_events(self, now: float | None = None) -> int:
+        """Forget event claims past their expiry.
+
+        Returns:
+            How many claims were removed.
+        """
+        now = time.time() if now is None else now
+        cur = self.db.execute("DELETE FROM processed_events WHERE expires_at <= ?", [now])
+        return cur.rowcount
