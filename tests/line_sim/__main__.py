@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 
@@ -61,10 +62,8 @@ async def _main(args: argparse.Namespace) -> int:
             event = event or ev.text(user, line)
             result = await sim.send(event)
             print(f"  (webhook {result.status} in {result.seconds * 1000:.0f} ms)")
-            try:
-                await sim.wait_for(lambda: len(sim.messages_to(user)) > seen, timeout=5)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                await sim.wait_messages(user, seen + 1, timeout=5)
             await asyncio.sleep(0.3)
             for message in sim.messages_to(user)[seen:]:
                 print("bot>", _show(message))
