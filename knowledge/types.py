@@ -37,6 +37,8 @@ class Resource:
     notes: str | None = None  # cost / confidentiality / line exclusions
     source_url: str | None = None
     verified_on: str | None = None  # ISO date
+    # Where the figures came from and what must be re-checked before launch.
+    verification_note: str | None = None
     sample: bool = False
     active: bool = True
 
