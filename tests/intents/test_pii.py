@@ -1,0 +1,71 @@
+"""Tests for intents.pii: each kind of personal data, what must stay, offsets, the corpus."""
+
+from __future__ import annotations
+
+import pytest
+
+from intents.pii import Masked, PiiSpan, mask, mynumber_valid
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("電話は090-1234-5678です", "電話は<PHONE>です"),
+        ("〇九〇−１２３４−５６７８", "<PHONE>"),
+        ("０８０ ９８７６ ５４３２に", "<PHONE>に"),
+        ("03(1234)5678まで", "<PHONE>まで"),
+        ("(03)1234-5678", "<PHONE>"),
+        ("+81-90-1234-5678", "<PHONE>"),
+        ("+81 3 1234 5678", "<PHONE>"),
+        ("0120-123-456", "<PHONE>"),
+        ("0800-123-4567", "<PHONE>"),
+        ("050-1234-5678", "<PHONE>"),
+        ("0 9 0 1 2 3 4 5 6 7 8", "<PHONE>"),
+        ("09012345678", "<PHONE>"),
+        ("〒123-4567 東京都", "<POSTAL> 東京都"),
+        ("郵便番号1234567です", "郵便番号<POSTAL>です"),
+        ("メールは taro.yamada@example.co.jp", "メールは <EMAIL>"),
+        ("ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ", "<EMAIL>"),
+        ("https://example.com/a?b=1 みて", "<URL> みて"),
+        ("LINE ID: taro_123", "LINE ID: <LINE_ID>"),
+        ("@taro_line に連絡", "<LINE_ID> に連絡"),
+        ("マイナンバーは 1234 5678 9018", "マイナンバーは <MYNUMBER>"),
+        ("621498320257", "<MYNUMBER>"),
+    ],
+)
+def test_masks(text: str, expected: str) -> None:
+    assert mask(text).text == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "110番しました",
+        "#9110に電話",
+        "189に通告",
+        "2024-01-15に捕まった",
+        "5000円盗った",
+        "35歳の息子",
+        "1234567",  # seven digits without a postal context
+        "621498320258",  # 12 digits with a wrong check digit and no context
+        "東京都新宿区に住んでいます",
+    ],
+)
+def test_keeps(text: str) -> None:
+    assert mask(text) == Masked(text=text, spans=())
+
+
+def test_offsets_point_into_the_original() -> None:
+    text = "ﾀﾞﾒ。〇九〇−１２３４−５６７８に"
+    result = mask(text)
+    assert result.spans == (PiiSpan("PHONE", 4, 17),)
+    assert text[4:17] == "〇九〇−１２３４−５６７８"
+    assert result.text == "ﾀﾞﾒ。<PHONE>に"
+
+
+def test_mynumber_check_digit() -> None:
+    assert mynumber_valid("123456789018")
+    assert mynumber_valid("621498320257")
+    assert not mynumber_valid("621498320258")
+    assert not mynumber_valid("12345678901")
+    assert not mynumber_valid("１２３４５６７８９０１８")
