@@ -8,9 +8,9 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import ClientTimeout, web
 from linebot.v3 import WebhookParser
@@ -24,6 +24,7 @@ from linebot.v3.messaging import (
     ReplyMessageRequest,
     ShowLoadingAnimationRequest,
 )
+from linebot.v3.models.events import UnknownEvent
 from linebot.v3.webhook import SignatureValidator
 from linebot.v3.webhooks import (
     Event,
@@ -35,7 +36,6 @@ from linebot.v3.webhooks import (
     RoomSource,
     TextMessageContent,
     UnfollowEvent,
-    UnknownEvent,
     UnsendEvent,
     UserSource,
 )
@@ -67,6 +67,29 @@ NOT_CONFIGURED = (
 )
 
 
+class EngineLike(Protocol):
+    """What the channel needs of ``bot.dialogue.engine.Engine``."""
+
+    async def handle(self, incoming: IncomingMessage) -> list[Reply]:
+        """Answer one message."""
+
+    async def greet(self, user_key: str, channel: str) -> list[Reply]:
+        """First contact: greeting and privacy notice."""
+
+    def forget(self, user_key: str) -> Any:
+        """Delete the person's conversation (may be a coroutine)."""
+
+
+class StoreLike(Protocol):
+    """What the channel needs of ``handoff.store.ConversationStore``."""
+
+    def claim_event(self, event_id: str, ttl_seconds: int = ...) -> bool:
+        """Atomically claim an event id; False for a duplicate."""
+
+    def delete_message(self, user_key: str, channel_message_id: str) -> bool:
+        """Delete one stored message."""
+
+
 class PushFailed(RuntimeError):
     """A push message could not be delivered; ``reason`` says why (no text, no ids)."""
 
@@ -92,14 +115,25 @@ class LineChannel:
     ``AsyncApiClient`` opens an aiohttp session on construction.
     """
 
-    def __init__(self, app: web.Application, config: Config) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        config: Config,
+        *,
+        engine: EngineLike | None = None,
+        conversations: StoreLike | None = None,
+    ) -> None:
         """Open the API client and the encrypted id table.
 
         Args:
             app: the application (engine and stores are read from it per event).
             config: the service configuration with LINE settings.
+            engine: the dialogue engine; default ``app[keys.ENGINE]``.
+            conversations: the conversation store; default ``app[keys.CONVERSATIONS]``.
         """
         self.app = app
+        self._engine = engine
+        self._conversations = conversations
         self.config = config
         self.parser = WebhookParser(config.line_channel_secret)
         self.validator = SignatureValidator(config.line_channel_secret)
@@ -115,6 +149,16 @@ class LineChannel:
         self.vault.purge(config.retention_days)
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
+
+    @property
+    def engine(self) -> EngineLike:
+        """The dialogue engine."""
+        return self._engine or self.app[keys.ENGINE]  # type: ignore[attr-defined]
+
+    @property
+    def conversations(self) -> StoreLike:
+        """The conversation store (event claims, unsend)."""
+        return self._conversations or self.app[keys.CONVERSATIONS]  # type: ignore[attr-defined]
 
     async def close(self) -> None:
         """Let running event tasks finish (briefly), cancel the rest, close the client."""
@@ -174,7 +218,7 @@ class LineChannel:
         if str(getattr(event.mode, "value", event.mode)) == "standby":
             logger.info("LINE event %s in standby mode: not answered", event_id)
             return
-        conversations = self.app[keys.CONVERSATIONS]
+        conversations = self.conversations
         if not conversations.claim_event(event_id, EVENT_TTL_SECONDS):
             logger.info("LINE event %s already handled (redelivery): skipped", event_id)
             return
@@ -190,7 +234,7 @@ class LineChannel:
         target = _Target(
             source.user_id, getattr(event, "reply_token", None), event.timestamp, event_id
         )
-        engine = self.app[keys.ENGINE]
+        engine = self.engine
         if isinstance(event, UnfollowEvent):
             await _maybe_await(engine.forget(key))
             self.vault.forget(key)
@@ -222,7 +266,7 @@ class LineChannel:
     async def _answer(self, target: _Target, incoming: IncomingMessage) -> None:
         loading = asyncio.create_task(self._show_loading(target.chat_id))
         try:
-            replies = await self.app[keys.ENGINE].handle(incoming)
+            replies = await self.engine.handle(incoming)
         except Exception as exc:
             logger.error("engine failed on LINE event: %s", type(exc).__name__)
             replies = [TextReply(texts()["error"])]
@@ -396,19 +440,35 @@ async def webhook(request: web.Request) -> web.StreamResponse:
     return web.Response(text="OK")
 
 
-async def _line_ctx(app: web.Application) -> AsyncIterator[None]:
-    config = app[keys.CONFIG]
-    if not config.line_enabled:
-        logger.info("LINE channel off (no LINE_CHANNEL_SECRET / LINE_CHANNEL_ACCESS_TOKEN)")
+def _line_ctx(
+    engine: EngineLike | None, conversations: StoreLike | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        config = app[keys.CONFIG]
+        if not config.line_enabled:
+            logger.info("LINE channel off (no LINE_CHANNEL_SECRET / LINE_CHANNEL_ACCESS_TOKEN)")
+            yield
+            return
+        channel = LineChannel(app, config, engine=engine, conversations=conversations)
+        app[LINE] = channel
         yield
-        return
-    channel = LineChannel(app, config)
-    app[LINE] = channel
-    yield
-    await channel.close()
+        await channel.close()
+
+    return ctx
 
 
-def setup(app: web.Application) -> None:
-    """Add the LINE webhook route and the channel's lifetime to the app."""
+def setup(
+    app: web.Application,
+    *,
+    engine: EngineLike | None = None,
+    conversations: StoreLike | None = None,
+) -> None:
+    """Add the LINE webhook route and the channel's lifetime to the app.
+
+    Args:
+        app: the application.
+        engine: override of ``app[keys.ENGINE]`` (tests).
+        conversations: override of ``app[keys.CONVERSATIONS]`` (tests).
+    """
     app.router.add_post("/line/webhook", webhook)
-    app.cleanup_ctx.append(_line_ctx)
+    app.cleanup_ctx.append(_line_ctx(engine, conversations))
