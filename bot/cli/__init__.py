@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 # Each module exposes ``register(subparsers)``; its parsers set ``func`` to a handler
 # taking the parsed namespace and returning an exit code.
-_COMMAND_MODULES = ("bot.cli.serve", "bot.cli.line")
+_COMMAND_MODULES = ("bot.cli.serve", "bot.cli.line", "bot.cli.kb", "bot.cli.user")
 
 
 def build_parser() -> argparse.ArgumentParser:
