@@ -8,7 +8,10 @@ from intents.tokenizer import tokenize
 # Tokens that carry no meaning for search; particles etc. are indexed but never queried.
 _SKIP_POS = frozenset({"補助記号", "空白", "記号"})
 _QUERY_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "副詞", "代名詞", "接頭辞", "接尾辞"})
-_STOP = frozenset({"する", "ある", "いる", "なる", "できる", "こと", "もの", "よう", "ため", "の"})
+# Normalized forms of light verbs and formal nouns (する → 為る) that match everything.
+_STOP = frozenset(
+    {"為る", "有る", "居る", "成る", "出来る", "仕舞う", "事", "物", "様", "為", "の", "ん", "何"}
+)
 
 
 def _terms(text: str, *, query: bool) -> list[str]:

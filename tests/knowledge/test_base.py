@@ -1,0 +1,166 @@
+"""KnowledgeBase: rendering, CRUD with revisions, restore, previews and accounts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from knowledge.base import KnowledgeBase, ReadOnlyError, RenderError, UnknownTemplateError
+from knowledge.db import connect
+from knowledge.validation import ValidationError
+
+
+@pytest.fixture
+def kb(db_path: Path) -> KnowledgeBase:
+    return KnowledgeBase.open(connect(db_path))
+
+
+def test_open_imports_defaults_once(db_path: Path) -> None:
+    kb = KnowledgeBase.open(connect(db_path))
+    count = len(kb.recent_changes(limit=1000))
+    assert kb.get_resource("police_110") is not None
+    assert kb.render("topic_intro.drugs")
+    assert all(r.actor == "system" for r in kb.recent_changes(limit=1000))
+    again = KnowledgeBase.open(connect(db_path))
+    assert len(again.recent_changes(limit=1000)) == count
+
+
+def test_render_strict_and_cached(kb: KnowledgeBase) -> None:
+    kb.save_template({"id": "hello", "text": "こんにちは、{{ who }}さん。\n"}, actor="staff1")
+    assert kb.render("hello", who="山田") == "こんにちは、山田さん。"
+    with pytest.raises(RenderError):
+        kb.render("hello")  # StrictUndefined: a missing variable is an error, not ""
+    with pytest.raises(UnknownTemplateError):
+        kb.render("no_such_template")
+    kb.save_template({"id": "hello", "text": "やあ {{ who }}"}, actor="staff1")
+    assert kb.render("hello", who="A") == "やあ A"  # the cache sees the edit
+
+
+def test_sandbox_blocks_attribute_escapes(kb: KnowledgeBase) -> None:
+    kb.save_template({"id": "evil", "text": "{{ ''.__class__.__mro__ }}"}, actor="x")
+    with pytest.raises(RenderError):
+        kb.render("evil")
+
+
+def test_edit_from_another_connection_is_seen(db_path: Path, kb: KnowledgeBase) -> None:
+    assert kb.render("topic_intro.other")
+    other = KnowledgeBase.open(connect(db_path))
+    other.save_template({"id": "topic_intro.other", "text": "別の接続から"}, actor="cli")
+    assert kb.render("topic_intro.other") == "別の接続から"
+
+
+def test_revisions_and_restore(kb: KnowledgeBase) -> None:
+    old = kb.get_resource("juvenile_support_center")
+    assert old is not None
+    kb.save_resource(replace(old, phone="03-1111-2222"), actor="staff1")
+    kb.save_resource(replace(old, phone="03-1111-2222"), actor="staff1")  # no-op, no revision
+    history = kb.history("resource", "juvenile_support_center")
+    assert [r.action for r in history] == ["update", "import"]
+    assert history[0].actor == "staff1"
+    assert history[0].before is not None and history[0].before["phone"] == "0570-085-085"
+    assert history[0].after is not None and history[0].after["phone"] == "03-1111-2222"
+
+    restored = kb.restore(history[1].id, actor="admin1")
+    assert restored.action == "restore" and restored.actor == "admin1"
+    current = kb.get_resource("juvenile_support_center")
+    assert current == old
+    assert len(kb.history("resource", "juvenile_support_center")) == 3
+
+
+def test_deactivate_delete_and_restore_faq(kb: KnowledgeBase) -> None:
+    kb.deactivate_resource("self_help_ga", actor="staff1")
+    res = kb.get_resource("self_help_ga")
+    assert res is not None and not res.active
+    assert kb.history("resource", "self_help_ga")[0].action == "deactivate"
+    assert all(r.id != "self_help_ga" for r in kb.list_resources(active=True))
+
+    kb.delete_faq("darc", actor="staff1")
+    assert kb.get_faq("darc") is None
+    assert kb.search_faq("ダルクとは") == [] or kb.search_faq("ダルクとは")[0].entry.id != "darc"
+    deletion, created = kb.history("faq", "darc")
+    with pytest.raises(ValidationError) as info:
+        kb.restore(deletion.id, actor="admin1")
+    assert "削除" in info.value.errors[0][1]
+    kb.restore(created.id, actor="admin1")
+    assert kb.search_faq("ダルクとは")[0].entry.id == "darc"
+
+
+def test_invalid_write_changes_nothing(kb: KnowledgeBase) -> None:
+    before = kb.get_resource("police_110")
+    count = len(kb.recent_changes(limit=1000))
+    with pytest.raises(ValidationError) as info:
+        kb.save_resource({"id": "police_110", "name": "", "kind": "emergency"}, actor="x")
+    assert ("name", "名前を入力してください。") in info.value.errors
+    assert kb.get_resource("police_110") == before
+    assert len(kb.recent_changes(limit=1000)) == count
+    with pytest.raises(ValidationError):
+        kb.save_template({"id": "greeting", "text": "{% if %}"}, actor="x")
+    with pytest.raises(ValidationError, match="すでに使われて"):
+        kb.save_faq(kb.get_faq("darc"), actor="x", create=True)  # type: ignore[arg-type]
+
+
+def test_shipped_templates_cannot_be_deleted(kb: KnowledgeBase) -> None:
+    with pytest.raises(ValidationError, match="削除できません"):
+        kb.delete_template("greeting", actor="x")
+    kb.save_template({"id": "extra", "text": "追加"}, actor="x")
+    kb.delete_template("extra", actor="x")
+    assert not kb.has_template("extra")
+
+
+def test_preview_overrides_do_not_write(kb: KnowledgeBase) -> None:
+    res = kb.get_resource("police_consultation_9110")
+    assert res is not None
+    view = kb.with_overrides(
+        resources=[replace(res, name="プレビュー名")],
+        templates=[],
+    )
+    assert view.get_resource("police_consultation_9110") == res  # stored value unchanged
+    names = [r.name for r in view._active_resources()]
+    assert "プレビュー名" in names and res.name not in names
+    with pytest.raises(ReadOnlyError):
+        view.save_resource(res, actor="x")
+
+
+def test_list_filters_and_search(kb: KnowledgeBase) -> None:
+    samples = kb.list_resources(sample=True)
+    assert samples and all(r.sample for r in samples)
+    crisis = kb.list_resources(kind="crisis_line")
+    assert {r.id for r in crisis} >= {"yorisoi_hotline", "inochi_free"}
+    found = kb.list_resources(query="いのちの電話")
+    assert found[0].id.startswith("inochi")
+    assert kb.list_resources(query="0120-279-338")[0].id == "yorisoi_hotline"
+    assert kb.list_templates(query="topic_intro.theft")[0].id == "topic_intro.theft"
+    assert kb.list_faq(query="ダルク")[0].id == "darc"
+
+
+def test_users(kb: KnowledgeBase) -> None:
+    assert not kb.has_admin()
+    admin = kb.add_user("admin", "admin", "correct horse battery")
+    assert admin.role == "admin" and not admin.disabled
+    hash_row = kb.store.get_user("admin")
+    assert hash_row is not None and hash_row[1].startswith("$argon2id$")
+    assert "correct horse" not in hash_row[1]
+    assert kb.verify_password("admin", "correct horse battery") == admin
+    assert kb.verify_password("admin", "wrong password!") is None
+    assert kb.verify_password("nobody", "correct horse battery") is None
+    with pytest.raises(ValidationError, match="10文字以上"):
+        kb.add_user("bob", "staff", "short")
+    with pytest.raises(ValidationError, match="すでに使われて"):
+        kb.add_user("admin", "staff", "long enough password")
+    with pytest.raises(ValidationError, match="admin・staff・counselor"):
+        kb.add_user("eve", "root", "long enough password")
+    with pytest.raises(ValidationError, match="最後の管理者"):
+        kb.disable_user("admin")
+    kb.add_user("c1", "counselor", "long enough password", office_id="tokyo")
+    kb.disable_user("c1", actor="admin")
+    assert kb.verify_password("c1", "long enough password") is None
+    kb.set_password("admin", "a brand new password", actor="admin")
+    assert kb.verify_password("admin", "a brand new password") is not None
+    assert [u.name for u in kb.list_users()] == ["admin", "c1"]
+    revisions = kb.history("user", "admin")
+    assert [r.action for r in revisions] == ["password", "create"]
+    assert all("hash" not in str(r.after) for r in revisions)
+    with pytest.raises(ValidationError, match="アカウント"):
+        kb.restore(revisions[0].id, actor="admin")
