@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import secrets
 import sys
 
 from tests.line_sim import events as ev
@@ -79,7 +80,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.line_sim", description=__doc__)
     parser.add_argument("--webhook", default="http://127.0.0.1:8080/line/webhook")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--secret", default="dev-channel-secret")
+    parser.add_argument("--secret", default=secrets.token_hex(16))
     parser.add_argument("--token", default="dev-access-token")
     return asyncio.run(_main(parser.parse_args()))
 
