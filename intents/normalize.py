@@ -81,3 +81,48 @@ def fold(text: str) -> str:
     text = _DASHES.sub("ー", text)
     text = _KANA_HYPHEN.sub("ー", text)
     return text.lower().replace(" ", "")
+
+
+def fold_with_offsets(text: str) -> tuple[str, tuple[int, ...]]:
+    """Fold text like :func:`fold` and keep, for every folded character, its source index.
+
+    Matchers search the folded key and report spans in the normalised text, so staff see
+    the words as written.
+
+    Args:
+        text: output of :func:`normalize`.
+
+    Returns:
+        ``(folded, offsets)`` where ``folded == fold(text)`` and ``offsets[i]`` is the index
+        in ``text`` of ``folded[i]``.
+    """
+    out: list[str] = []
+    offsets: list[int] = []
+    for i, ch in enumerate(text):
+        if ch == " ":
+            continue
+        for c in fold(ch) if ch != "-" else "-":
+            if c == "-" and out and ("\u30a1" <= out[-1] <= "\u30fa" or out[-1] == "ー"):
+                c = "ー"
+            out.append(c)
+            offsets.append(i)
+    return "".join(out), tuple(offsets)
+
+
+def kana_key(text: str) -> str:
+    """Return the hiragana form of a folded key, the form cue patterns are written against."""
+    return to_hiragana(text)
+
+
+def pattern_key(pattern: str) -> str:
+    """Fold a regular expression written by people the way :func:`kana_key` folds text.
+
+    Only kana are mapped (katakana → hiragana, small → large), so regex syntax is untouched.
+
+    Args:
+        pattern: a regular expression from a rule file.
+
+    Returns:
+        The pattern to compile against ``kana_key(fold(text))``.
+    """
+    return to_hiragana(to_katakana(pattern).translate(_SMALL_KANA))

@@ -81,7 +81,7 @@ def tokenize(text: str) -> tuple[Token, ...]:
 _LITERAL_POS = frozenset({"補助記号", "空白", "記号"})
 
 
-def _reading(token: Token) -> str:
+def reading_of(token: Token) -> str:
     """Reading used for kana matching; symbols, spaces, numerals and Latin keep their surface."""
     if not token.reading or token.pos[0] in _LITERAL_POS or token.pos[1] == "数詞":
         return token.surface
@@ -104,7 +104,7 @@ def analyse(raw: str) -> Analysis:
     if truncated:
         text = text[:MAX_ANALYSIS_CHARS]
     tokens = tokenize(text)
-    reading = fold("".join(_reading(t) for t in tokens))
+    reading = fold("".join(reading_of(t) for t in tokens))
     return Analysis(
         raw_length=len(raw),
         text=text,

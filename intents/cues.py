@@ -1,0 +1,87 @@
+"""Audience (who is writing) and age group (of the person of concern) from cue hits."""
+
+from __future__ import annotations
+
+from intents.matcher import Hit, Views
+from intents.rules import cue_rules
+
+# Equal scores: a stated role beats a relation, a relation beats the first person.
+_AUDIENCE_ORDER = ("supporter", "family", "self", "resident")
+_AGE_ORDER = ("minor", "elderly", "adult")
+
+
+def _best(scores: dict[str, float], order: tuple[str, ...]) -> str | None:
+    if not scores:
+        return None
+    top = max(scores.values())
+    return next(label for label in order if scores.get(label) == top)
+
+
+def _sum_by_label(hits: list[Hit]) -> dict[str, float]:
+    """Each rule counts once per label, so a repeated word does not outvote the rest."""
+    per_rule: dict[tuple[str, str], float] = {}
+    for h in hits:
+        key = (h.label, h.rule)
+        per_rule[key] = max(per_rule.get(key, 0.0), h.weight)
+    scores: dict[str, float] = {}
+    for (label, _), w in per_rule.items():
+        scores[label] = scores.get(label, 0.0) + w
+    return scores
+
+
+def decide_audience(hits: list[Hit], *, has_topic: bool) -> str:
+    """Pick who is writing from audience cue hits.
+
+    Args:
+        hits: hits of the audience cues.
+        has_topic: whether a topic was found (then the default is the writer themself).
+
+    Returns:
+        An audience id.
+    """
+    best = _best(_sum_by_label(hits), _AUDIENCE_ORDER)
+    if best:
+        return best
+    return cue_rules().default_audience_with_topic if has_topic else "unknown"
+
+
+def age_number_hits(views: Views) -> list[Hit]:
+    """Hits for ages written as numbers (80歳, 70代, 父（72）), labelled with the age group.
+
+    Args:
+        views: the message views.
+
+    Returns:
+        One hit per age found.
+    """
+    hits: list[Hit] = []
+    for r in cue_rules().age_numbers:
+        for m in r.regex.finditer(views.surface_kana):
+            n = int(m.group("n"))
+            decade = "unit" in r.regex.groupindex and m.group("unit")
+            if decade:
+                label = "minor" if n < 20 else "elderly" if n >= 70 else "adult"
+            else:
+                if n > 120:
+                    continue
+                label = "minor" if n < 18 else "elderly" if n >= 65 else "adult"
+            start, end = views.surface_span(m.start(), m.end())
+            hits.append(Hit("age_group", label, r.rule, start, end, r.weight))
+    return hits
+
+
+def decide_age(hits: list[Hit], topic: str) -> str:
+    """Pick the age group of the person of concern.
+
+    Args:
+        hits: age cue hits (words and numbers).
+        topic: the primary topic (juvenile and child abuse imply a minor).
+
+    Returns:
+        An age group id.
+    """
+    scores = _sum_by_label(hits)
+    implied = cue_rules().topic_age.get(topic)
+    if implied:
+        scores[implied] = scores.get(implied, 0.0) + 2.0
+    return _best(scores, _AGE_ORDER) or "unknown"

@@ -1,0 +1,82 @@
+"""Typo-tolerant keyword matching with rapidfuzz (``partial_ratio`` + score cutoff only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rapidfuzz import fuzz
+
+from intents.matcher import Hit, Views, compiled_keywords
+from intents.normalize import fold, normalize
+from intents.rules import KeywordRule
+
+# Measured with bench/fuzzy.py on the dev set and neutral text: with keywords of at least
+# MIN_CHARS folded characters and this cutoff, one typo in a keyword still matches, and no
+# neutral message gained a fuzzy match. Shorter words (酒, 薬, うつ, スリ) never match
+# fuzzily: one changed character in a 2–3 character word is another word.
+MIN_CHARS = 5
+SCORE_CUTOFF = 80.0
+# A fuzzy match counts for less than the exact word.
+FUZZY_FACTOR = 0.7
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    key: str
+    chars: frozenset[str]
+    rule: KeywordRule
+
+
+@lru_cache(maxsize=4)
+def _candidates(min_chars: int) -> tuple[_Candidate, ...]:
+    out = []
+    for r in compiled_keywords().rules:
+        key = fold(normalize(r.text))
+        if len(key) >= min_chars and not key.isascii():
+            out.append(_Candidate(key, frozenset(key), r))
+    return tuple(out)
+
+
+def fuzzy_hits(
+    views: Views,
+    exact_rules: set[str],
+    *,
+    min_chars: int = MIN_CHARS,
+    cutoff: float = SCORE_CUTOFF,
+) -> list[Hit]:
+    """Find keywords written with one typo that the exact matchers missed.
+
+    Args:
+        views: the message views.
+        exact_rules: rule ids already matched exactly (skipped here).
+        min_chars: shortest folded keyword that may match fuzzily.
+        cutoff: rapidfuzz ``partial_ratio`` score a match needs (0–100).
+
+    Returns:
+        Fuzzy hits (weight reduced by FUZZY_FACTOR), spans in the normalised text.
+    """
+    surface = views.surface
+    if not surface:
+        return []
+    present = frozenset(surface)
+    hits: list[Hit] = []
+    for c in _candidates(min_chars):
+        if c.rule.rule in exact_rules or len(c.chars & present) < len(c.chars) - 1:
+            continue
+        res = fuzz.partial_ratio_alignment(c.key, surface, score_cutoff=cutoff)
+        if res is None or res.dest_end <= res.dest_start:
+            continue
+        start, end = views.surface_span(res.dest_start, res.dest_end)
+        hits.append(
+            Hit(
+                "topic",
+                c.rule.label,
+                c.rule.rule,
+                start,
+                end,
+                c.rule.weight * FUZZY_FACTOR,
+                fuzzy=True,
+            )
+        )
+    return hits

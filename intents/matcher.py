@@ -1,0 +1,288 @@
+"""Keyword and pattern matching over three views of a message (surface, normalized, reading)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from intents.normalize import fold, fold_with_offsets, kana_key, normalize
+from intents.rules import KeywordRule, PatternRule, topic_rules
+from intents.tokenizer import reading_of, tokenize
+from intents.types import Analysis
+
+_LATIN = re.compile(r"[a-z0-9]")
+# Pure symbols and spaces add nothing to the token-concatenated views.
+_SKIP_POS = frozenset({"空白"})
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One rule matching one span of the normalised text."""
+
+    kind: str
+    label: str
+    rule: str
+    start: int  # offsets into Analysis.text
+    end: int
+    weight: float
+    fuzzy: bool = False
+    mask: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _TokenView:
+    """Folded token strings joined, with the token each character came from."""
+
+    text: str
+    token_of: tuple[int, ...]
+    starts: frozenset[int]  # character positions where a token starts
+    ends: frozenset[int]  # character positions just after a token ends
+
+
+@dataclass(frozen=True, slots=True)
+class Views:
+    """The views every matcher reads, built once per message."""
+
+    analysis: Analysis
+    surface: str  # fold(text)
+    surface_offsets: tuple[int, ...]
+    surface_kana: str  # hiragana form of surface, for cue patterns
+    norm: _TokenView
+    reading: _TokenView
+    reading_kana: str
+
+    def surface_span(self, i: int, j: int) -> tuple[int, int]:
+        """Map a span of the folded surface to the normalised text."""
+        off = self.surface_offsets
+        return off[i], off[j - 1] + 1
+
+    def token_span(self, view: _TokenView, i: int, j: int) -> tuple[int, int]:
+        """Map a span of a token view to the normalised text."""
+        tokens = self.analysis.tokens
+        return tokens[view.token_of[i]].start, tokens[view.token_of[j - 1]].end
+
+
+def _token_view(parts: Iterable[tuple[int, str]]) -> _TokenView:
+    chars: list[str] = []
+    token_of: list[int] = []
+    starts: set[int] = set()
+    ends: set[int] = set()
+    for index, part in parts:
+        if not part:
+            continue
+        starts.add(len(chars))
+        chars.append(part)
+        token_of.extend([index] * len(part))
+        ends.add(len(token_of))
+    return _TokenView("".join(chars), tuple(token_of), frozenset(starts), frozenset(ends))
+
+
+def build_views(analysis: Analysis) -> Views:
+    """Prepare the matching views of an analysed message.
+
+    Args:
+        analysis: output of :func:`intents.tokenizer.analyse`.
+
+    Returns:
+        The folded surface with offsets, the normalized-form view and the reading view.
+    """
+    surface, offsets = fold_with_offsets(analysis.text)
+    tokens = [(i, t) for i, t in enumerate(analysis.tokens) if t.pos[0] not in _SKIP_POS]
+    norm = _token_view((i, fold(t.normalized)) for i, t in tokens)
+    reading = _token_view((i, fold(reading_of(t))) for i, t in tokens)
+    return Views(
+        analysis=analysis,
+        surface=surface,
+        surface_offsets=offsets,
+        surface_kana=kana_key(surface),
+        norm=norm,
+        reading=reading,
+        reading_kana=kana_key(reading.text),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    key: str
+    rule: KeywordRule
+    latin: bool
+
+
+class LiteralIndex:
+    """Finds many literal keys in one string: a dict from the first two characters."""
+
+    def __init__(self, entries: Sequence[_Entry]) -> None:
+        """Index the entries by their first one or two characters."""
+        self._by2: dict[str, list[_Entry]] = {}
+        self._by1: dict[str, list[_Entry]] = {}
+        for e in entries:
+            if len(e.key) >= 2:
+                self._by2.setdefault(e.key[:2], []).append(e)
+            elif e.key:
+                self._by1.setdefault(e.key, []).append(e)
+
+    def find(self, text: str) -> Iterator[tuple[int, int, _Entry]]:
+        """Yield ``(start, end, entry)`` for every occurrence of every key."""
+        by1, by2 = self._by1, self._by2
+        for i in range(len(text)):
+            for e in by1.get(text[i], ()):
+                yield i, i + 1, e
+            cands = by2.get(text[i : i + 2])
+            if cands:
+                for e in cands:
+                    if text.startswith(e.key, i):
+                        yield i, i + len(e.key), e
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledKeywords:
+    """Keyword rules indexed once per process for each view."""
+
+    surface: LiteralIndex
+    norm: LiteralIndex
+    reading: LiteralIndex
+    rules: tuple[KeywordRule, ...]
+
+
+def _keys(word: str) -> tuple[str, str, str]:
+    """The folded surface, normalized-form and reading keys of a keyword."""
+    text = normalize(word)
+    tokens = [t for t in tokenize(text) if t.pos[0] not in _SKIP_POS]
+    norm = "".join(fold(t.normalized) for t in tokens)
+    reading = "".join(fold(reading_of(t)) for t in tokens)
+    return fold(text), norm, reading
+
+
+@lru_cache(maxsize=1)
+def compiled_keywords() -> CompiledKeywords:
+    """Compile the topic keywords for the three views (once per process).
+
+    Returns:
+        The literal indexes.
+    """
+    rules = topic_rules().keywords
+    surface: list[_Entry] = []
+    norm: list[_Entry] = []
+    reading: list[_Entry] = []
+    for r in rules:
+        s, n, rd = _keys(r.text)
+        latin = bool(_LATIN.search(s)) and s.isascii()
+        surface.append(_Entry(s, r, latin))
+        if n and n != s and not latin:
+            norm.append(_Entry(n, r, latin))
+        # A reading of one or two kana is too ambiguous (さけ, くすり are fine as words,
+        # but a reading of 2 kana can sit inside many other words); token alignment
+        # below keeps the rest honest.
+        if rd and len(rd) >= 2 and not latin:
+            reading.append(_Entry(rd, r, latin))
+    return CompiledKeywords(
+        LiteralIndex(surface), LiteralIndex(norm), LiteralIndex(reading), tuple(rules)
+    )
+
+
+def _latin_ok(text: str, i: int, j: int) -> bool:
+    """A Latin keyword (AA, NA) must not touch other Latin letters or digits."""
+    return not (i > 0 and text[i - 1].isascii() and text[i - 1].isalnum()) and not (
+        j < len(text) and text[j].isascii() and text[j].isalnum()
+    )
+
+
+def _aligned(view: _TokenView, i: int, j: int) -> bool:
+    return i in view.starts and j in view.ends
+
+
+def _surface_aligned(views: Views, i: int, j: int) -> bool:
+    """Token alignment for a surface span, checked against the token offsets."""
+    start, end = views.surface_span(i, j)
+    tokens = views.analysis.tokens
+    return any(t.start == start for t in tokens) and any(t.end == end for t in tokens)
+
+
+def match_keywords(views: Views) -> list[Hit]:
+    """Find every topic keyword in the three views.
+
+    Args:
+        views: output of :func:`build_views`.
+
+    Returns:
+        Hits with spans in the normalised text (one per rule and span).
+    """
+    ck = compiled_keywords()
+    seen: set[tuple[str, int, int]] = set()
+    hits: list[Hit] = []
+
+    def add(rule: KeywordRule, span: tuple[int, int]) -> None:
+        key = (rule.rule, span[0], span[1])
+        if key not in seen:
+            seen.add(key)
+            hits.append(Hit("topic", rule.label, rule.rule, span[0], span[1], rule.weight))
+
+    for i, j, e in ck.surface.find(views.surface):
+        if e.latin and not _latin_ok(views.surface, i, j):
+            continue
+        if e.rule.aligned and not _surface_aligned(views, i, j):
+            continue
+        add(e.rule, views.surface_span(i, j))
+    for i, j, e in ck.norm.find(views.norm.text):
+        if _aligned(views.norm, i, j):
+            add(e.rule, views.token_span(views.norm, i, j))
+    for i, j, e in ck.reading.find(views.reading.text):
+        if _aligned(views.reading, i, j):
+            add(e.rule, views.token_span(views.reading, i, j))
+    return hits
+
+
+def match_patterns(views: Views, rules: Iterable[PatternRule]) -> list[Hit]:
+    """Run pattern rules on the hiragana surface (and kana-only ones on the reading).
+
+    Args:
+        views: output of :func:`build_views`.
+        rules: the pattern rules to run.
+
+    Returns:
+        Hits with spans in the normalised text.
+    """
+    hits: list[Hit] = []
+    seen: set[tuple[str, int, int]] = set()
+    surface, reading = views.surface_kana, views.reading_kana
+    for r in rules:
+        for m in r.regex.finditer(surface):
+            if m.end() > m.start():
+                span = views.surface_span(m.start(), m.end())
+                if (r.rule, *span) not in seen:
+                    seen.add((r.rule, *span))
+                    hits.append(Hit(r.kind, r.label, r.rule, *span, r.weight, mask=r.mask))
+        if r.kana_only and reading != surface:
+            for m in r.regex.finditer(reading):
+                if m.end() > m.start():
+                    span = views.token_span(views.reading, m.start(), m.end())
+                    if not any(h.rule == r.rule and h.start <= span[0] < h.end for h in hits):
+                        seen.add((r.rule, *span))
+                        hits.append(Hit(r.kind, r.label, r.rule, *span, r.weight, mask=r.mask))
+    return hits
+
+
+def drop_contained(hits: list[Hit]) -> list[Hit]:
+    """Drop a hit whose span lies strictly inside a longer hit of the same kind.
+
+    「飲酒運転」 should not also count as 「飲酒」, nor 「闇バイト」 as 「バイト」.
+
+    Args:
+        hits: hits of one kind.
+
+    Returns:
+        The hits that are not contained in a longer one.
+    """
+    ordered = sorted(hits, key=lambda h: (h.start - h.end, h.start))
+    kept: list[Hit] = []
+    for h in ordered:
+        if any(
+            k.start <= h.start and h.end <= k.end and (k.end - k.start) > (h.end - h.start)
+            for k in kept
+        ):
+            continue
+        kept.append(h)
+    kept.sort(key=lambda h: (h.start, h.end))
+    return kept

@@ -1,0 +1,66 @@
+"""Negation (〜ていない, やめた, もう〜ない) and time (昔, 以前) around topic keywords."""
+
+from __future__ import annotations
+
+import re
+
+from intents.matcher import Hit, Views
+from intents.normalize import fold, kana_key
+from intents.rules import cue_rules
+
+# The clause after a keyword ends at sentence punctuation, a comma or a contrast.
+_CLAUSE_END = re.compile(r"[。!?\n、,]|けど|けれど|でも|のに|が、")
+_SENTENCE_START = re.compile(r"[。!?\n]")
+_WINDOW = 16
+
+
+def _after(text: str, end: int) -> str:
+    window = text[end : end + _WINDOW]
+    m = _CLAUSE_END.search(window, 1)
+    if m:
+        window = window[: m.start()]
+    return kana_key(fold(window))
+
+
+def is_negated(views: Views, hit: Hit) -> bool:
+    """Whether the clause after a topic hit negates it (「暴力はふるいません」).
+
+    Clauses that say the person cannot stop (「やめられない」) are not negations.
+
+    Args:
+        views: the message views.
+        hit: a topic hit.
+
+    Returns:
+        True when the topic is negated there.
+    """
+    cues = cue_rules()
+    clause = _after(views.analysis.text, hit.end)
+    if not clause:
+        return False
+    if any(p.search(clause) for p in cues.negation_unless):
+        return False
+    return any(p.search(clause) for p in cues.negation_after)
+
+
+def past_spans(views: Views, past_hits: list[Hit]) -> list[tuple[int, int]]:
+    """Spans of the text (from a past cue to the end of its sentence) placed in the past.
+
+    Args:
+        views: the message views.
+        past_hits: hits of the ``time.past`` cues.
+
+    Returns:
+        ``(start, end)`` spans in the normalised text.
+    """
+    text = views.analysis.text
+    spans = []
+    for h in past_hits:
+        m = _SENTENCE_START.search(text, h.end)
+        spans.append((h.start, m.start() if m else len(text)))
+    return spans
+
+
+def in_past(hit: Hit, spans: list[tuple[int, int]]) -> bool:
+    """Whether a hit lies inside a past span."""
+    return any(s <= hit.start < e for s, e in spans)
