@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite_utils
 from aiohttp import web
 
 from bot.config import Config
+from bot.dialogue.engine import Engine
+from handoff.store import ConversationStore
+from knowledge.base import KnowledgeBase
 
 CONFIG = web.AppKey("config", Config)
+# Opened by bot.core in a cleanup context.
+DB = web.AppKey("db", sqlite_utils.Database)
+KB = web.AppKey("kb", KnowledgeBase)
+CONVERSATIONS = web.AppKey("conversations", ConversationStore)
+ENGINE = web.AppKey("engine", Engine)
