@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from intents.tokenizer import tokenize
+from intents.types import Token
+
+logger = logging.getLogger(__name__)
 
 KINDS = ("EMAIL", "URL", "MYNUMBER", "PHONE", "POSTAL", "LINE_ID", "ADDRESS", "NAME")
 # When two findings overlap, the earlier kind in KINDS wins (an e-mail beats the digits
@@ -187,6 +198,217 @@ def _emails_urls_ids(view: _View) -> list[PiiSpan]:
     return found
 
 
+# ------------------------------------------------------------------ vocabulary
+class PiiRulesError(ValueError):
+    """The masking vocabulary file does not follow its schema."""
+
+
+_LIST_KEYS = (
+    "honorifics",
+    "common_word_names",
+    "not_names",
+    "role_suffixes",
+    "kinship",
+    "kana_not_names",
+    "prefectures",
+    "address_context",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Vocab:
+    honorifics: frozenset[str]
+    common_word_names: frozenset[str]
+    not_names: frozenset[str]
+    role_suffixes: tuple[str, ...]
+    kinship: frozenset[str]
+    kana_not_names: frozenset[str]
+    prefectures: tuple[str, ...]
+    address_context: re.Pattern[str]
+    honorific_re: re.Pattern[str]
+    kana_honorific_re: re.Pattern[str]
+
+
+def parse_vocab(data: Any) -> _Vocab:
+    """Validate the masking vocabulary (parsed ``pii.yaml``).
+
+    Args:
+        data: the mapping read from the YAML file.
+
+    Returns:
+        The vocabulary, with its lookup patterns compiled.
+
+    Raises:
+        PiiRulesError: when a list is missing, empty or holds something else than text.
+    """
+    if not isinstance(data, dict) or data.get("version") != 1:
+        raise PiiRulesError("pii vocabulary: expected a mapping with version: 1")
+    lists: dict[str, list[str]] = {}
+    for key in _LIST_KEYS:
+        value = data.get(key)
+        if not isinstance(value, list) or not value:
+            raise PiiRulesError(f"pii vocabulary: {key!r} must be a non-empty list")
+        if not all(isinstance(v, str) and v.strip() for v in value):
+            raise PiiRulesError(f"pii vocabulary: {key!r} must hold non-empty strings")
+        lists[key] = [unicodedata.normalize("NFKC", v) for v in value]
+    unknown = set(data) - {*_LIST_KEYS, "version"}
+    if unknown:
+        raise PiiRulesError(f"pii vocabulary: unknown keys {sorted(unknown)}")
+    honorifics = sorted(lists["honorifics"], key=len, reverse=True)
+    alternation = "|".join(map(re.escape, honorifics))
+    return _Vocab(
+        honorifics=frozenset(lists["honorifics"]),
+        common_word_names=frozenset(lists["common_word_names"]),
+        not_names=frozenset(lists["not_names"]),
+        role_suffixes=tuple(lists["role_suffixes"]),
+        kinship=frozenset(lists["kinship"]),
+        kana_not_names=frozenset(lists["kana_not_names"]),
+        prefectures=tuple(lists["prefectures"]),
+        address_context=re.compile("|".join(map(re.escape, lists["address_context"]))),
+        honorific_re=re.compile(f"(?:{alternation})"),
+        # Kana names the tokenizer splits wrongly (はるとくん): a kana run before a suffix.
+        kana_honorific_re=re.compile(
+            "(?<![ぁ-んァ-ヶー])([ぁ-ん]{2,6}|[ァ-ヶー]{2,10})(?=くん|ちゃん|さん|君|様|さま)"
+        ),
+    )
+
+
+@lru_cache(maxsize=1)
+def vocab() -> _Vocab:
+    """Load and validate ``intents/rules/pii.yaml`` once per process."""
+    text = resources.files("intents").joinpath("rules/pii.yaml").read_text("utf-8")
+    return parse_vocab(yaml.safe_load(text))
+
+
+# ------------------------------------------------------------------------ names
+_PARTICLES = "のとがはもにをやへ"
+_KANA_ONLY = re.compile(r"[ぁ-んァ-ヶー]+")
+_HIRAGANA_ONLY = re.compile(r"[ぁ-ん]+")
+
+
+def _is_person(tok: Token) -> bool:
+    return tok.pos[:3] == ("名詞", "固有名詞", "人名")
+
+
+def _honorific_at(tokens: tuple[Token, ...], i: int, text: str, v: _Vocab) -> bool:
+    """True when a name suffix (さん, くん, 先生 …) starts right after token i."""
+    end = tokens[i].end
+    return bool(v.honorific_re.match(text, end))
+
+
+def _not_a_name(surface: str, v: _Vocab) -> bool:
+    return surface in v.not_names or (
+        surface.startswith(("お", "ご")) and surface[1:] in v.not_names
+    )
+
+
+def _names(view: _View, tokens: tuple[Token, ...], v: _Vocab) -> list[PiiSpan]:
+    text = view.text
+    found: list[PiiSpan] = []
+    i = 0
+    n = len(tokens)
+    while i < n:
+        tok = tokens[i]
+        if _is_person(tok):
+            j = i
+            while j + 1 < n and _is_person(tokens[j + 1]) and tokens[j + 1].start == tokens[j].end:
+                j += 1
+            surface = text[tok.start : tokens[j].end]
+            strong = j > i or _honorific_at(tokens, j, text, v)
+            if strong or surface not in v.common_word_names:
+                found.append(view.span("NAME", tok.start, tokens[j].end))
+            i = j + 1
+            continue
+        # A common noun or kana word directly before さん/くん/ちゃん that is no role.
+        if (
+            tok.pos[0] == "名詞"
+            and tok.pos[1] in ("普通名詞", "固有名詞")
+            and _honorific_at(tokens, i, text, v)
+            and not _not_a_name(tok.surface, v)
+            and not (tok.pos[1] == "普通名詞" and tok.surface.endswith(v.role_suffixes))
+            and tok.pos[2] != "地名"
+        ):
+            found.append(view.span("NAME", tok.start, tok.end))
+        # Kinship + の + a kana word: 娘のさくらが, 息子のはるとは.
+        elif (
+            tok.surface in v.kinship
+            and i + 2 < n
+            and tokens[i + 1].surface == "の"
+            and tokens[i + 2].pos[0] == "名詞"
+            and _HIRAGANA_ONLY.fullmatch(tokens[i + 2].surface)
+            and len(tokens[i + 2].surface) >= 2
+            and tokens[i + 2].surface not in v.kana_not_names
+        ):
+            found.append(view.span("NAME", tokens[i + 2].start, tokens[i + 2].end))
+        i += 1
+    for m in v.kana_honorific_re.finditer(text):
+        word = m.group(1)
+        start = m.start(1)
+        if (
+            word[0] in _PARTICLES
+            and len(word) > 3
+            and start > 0
+            and not _KANA_ONLY.match(text[start - 1])
+        ):
+            word, start = word[1:], start + 1  # 息子のはるとくん → はると
+        if _not_a_name(word, v) or any(
+            word.endswith(w) for w in ("おかあ", "おとう", "ばあ", "じい")
+        ):
+            continue
+        found.append(view.span("NAME", start, m.end(1)))
+    return found
+
+
+# -------------------------------------------------------------------- addresses
+_NUM = r"[0-9０-９〇一二三四五六七八九十百]+"
+_MARK = r"(?:丁目|ちょうめ|条[東西南北]?|番地|番|号|-|の)"
+_BLOCK = rf"{_NUM}{_MARK}(?:{_NUM}{_MARK}?){{0,4}}"
+_BUILDING = (
+    r"(?:\s?[^\s、。,!?()「」]{0,15}?(?:マンション|ハイツ|コーポ|アパート|荘|ビル|レジデンス"
+    r"|タワー|メゾン|パレス|団地|住宅|寮|棟|ハウス|ヒルズ|コート|ハイム)[^\s、。,!?()「」\d]{0,6})?"
+    r"(?:\s?\d{1,4}(?:号室|号|階|f)?)?"
+)
+_TOWN = r"[一-龥々〆ヶケァ-ヴーノ]{0,20}?"
+_ADDRESS = re.compile(rf"(?P<town>{_TOWN})(?P<block>{_BLOCK}){_BUILDING}", re.I)
+_STRONG_MARK = re.compile(r"丁目|ちょうめ|番地|番|号|条")
+_MUNICIPALITY_CUT = re.compile(r"^.*?(?:都|道|府|県|市|区|郡[^町村]{1,4}[町村]|郡|村)(?=.)")
+_DASHED = re.compile(rf"{_NUM}-{_NUM}")
+# Without a place or 住所 before it, only 丁目/番地/番…号 make numbers an address
+# (第123号 is a case number).
+_UNANCHORED_OK = re.compile(r"丁目|ちょうめ|番地|番.*号")
+
+
+def _addresses(view: _View, tokens: tuple[Token, ...], v: _Vocab) -> list[PiiSpan]:
+    text = view.text
+    found: list[PiiSpan] = []
+    place_ends = {t.end for t in tokens if t.pos[2:3] == ("地名",)}
+    for m in _ADDRESS.finditer(text):
+        town, block = m.group("town"), m.group("block")
+        strong = bool(_STRONG_MARK.search(block))
+        if not strong and not _DASHED.search(block):
+            continue
+        anchored = (
+            bool(town)
+            and (
+                m.start("block") in place_ends
+                or any(c in town for c in "都道府県市区町村郡")
+                or any(p in text[max(0, m.start() - 12) : m.start()] for p in v.prefectures)
+            )
+        ) or bool(v.address_context.search(text, max(0, m.start() - 15), m.start()))
+        if not anchored and not (town and _UNANCHORED_OK.search(block)):
+            continue
+        start = m.start()
+        cut = _MUNICIPALITY_CUT.match(town)
+        while cut:  # keep 都道府県 and 市区町村 readable: they route the person, not identify
+            start += cut.end()
+            cut = _MUNICIPALITY_CUT.match(text[start : m.start("block")])
+        end = m.end()
+        while end > m.start("block") and text[end - 1] in "-の ":
+            end -= 1
+        found.append(view.span("ADDRESS", start, end))
+    return found
+
+
 def find(text: str) -> tuple[PiiSpan, ...]:
     """Find personal data in a text.
 
@@ -203,6 +425,10 @@ def find(text: str) -> tuple[PiiSpan, ...]:
         + _phones(digit_view)
         + _postals(digit_view)
     )
+    plain = _view(text, digits=False)
+    tokens = tokenize(plain.text)
+    v = vocab()
+    candidates += _addresses(plain, tokens, v) + _names(plain, tokens, v)
     chosen: list[PiiSpan] = []
     taken = bytearray(len(text) + 1)
     for span in sorted(candidates, key=lambda p: (_PRIORITY[p.kind], p.start - p.end)):

@@ -31,6 +31,15 @@ from intents.pii import Masked, PiiSpan, mask, mynumber_valid
         ("@taro_line に連絡", "<LINE_ID> に連絡"),
         ("マイナンバーは 1234 5678 9018", "マイナンバーは <MYNUMBER>"),
         ("621498320257", "<MYNUMBER>"),
+        ("田中太郎さんに相談した", "<NAME>さんに相談した"),
+        ("林さんと森くん", "<NAME>さんと<NAME>くん"),
+        ("翼ちゃんが", "<NAME>ちゃんが"),
+        ("息子のはるとくんが", "息子の<NAME>くんが"),
+        ("娘のさくらが万引き", "娘の<NAME>が万引き"),
+        ("保護司の鈴木さん", "保護司の<NAME>さん"),
+        ("住所は西新宿2-8-1です", "住所は<ADDRESS>です"),
+        ("大阪府大阪市北区梅田1丁目2番3号", "大阪府大阪市北区<ADDRESS>"),
+        ("横浜市港北区日吉本町4-5-6 サンハイツ201号室", "横浜市港北区<ADDRESS>"),
     ],
 )
 def test_masks(text: str, expected: str) -> None:
@@ -49,6 +58,12 @@ def test_masks(text: str, expected: str) -> None:
         "1234567",  # seven digits without a postal context
         "621498320258",  # 12 digits with a wrong check digit and no context
         "東京都新宿区に住んでいます",
+        "森を散歩した",
+        "春になったら",
+        "お母さんと大家さんと店員さんとヘルパーさん",
+        "息子のことで",
+        "令和5年(わ)第123号",
+        "3-1で勝った",
     ],
 )
 def test_keeps(text: str) -> None:
