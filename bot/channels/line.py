@@ -148,7 +148,7 @@ class LineChannel:
         self.vault = LineIdVault(self.db, config.secret)
         self.vault.purge(config.retention_days)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # chat → (lock, tasks)
 
     @property
     def engine(self) -> EngineLike:
@@ -188,9 +188,10 @@ class LineChannel:
             task.add_done_callback(self._tasks.discard)
 
     async def _run_chat(self, chat: str, events: list[Event]) -> None:
-        lock = self._locks.setdefault(chat, asyncio.Lock())
+        lock, users = self._locks.get(chat, (asyncio.Lock(), 0))
+        self._locks[chat] = (lock, users + 1)
         try:
-            async with lock:  # a later webhook for the same chat waits its turn
+            async with lock:  # a later webhook for the same chat waits its turn (FIFO)
                 for event in events:
                     started = time.monotonic()
                     try:
@@ -207,8 +208,11 @@ class LineChannel:
                         (time.monotonic() - started) * 1000,
                     )
         finally:
-            if not lock.locked() and not getattr(lock, "_waiters", None):
-                self._locks.pop(chat, None)
+            lock, users = self._locks[chat]
+            if users <= 1:
+                del self._locks[chat]
+            else:
+                self._locks[chat] = (lock, users - 1)
 
     async def _handle(self, event: Event) -> None:
         event_id = event.webhook_event_id

@@ -341,3 +341,14 @@ async def test_shutdown_waits_for_running_events(env: Env) -> None:
 
 def texts_of(messages: list[dict[str, Any]]) -> list[str]:
     return [json.loads(json.dumps(m))["text"] for m in messages]
+
+
+async def test_a_later_body_for_the_same_person_waits_its_turn(env: Env) -> None:
+    sim, engine, client, _ = env
+    engine.delay = 0.2
+    user = ev.new_user_id()
+    await sim.send(ev.text(user, "1"))
+    await sim.send(ev.text(user, "2"))
+    await idle(client)
+    assert [m.text for m in engine.handled] == ["1", "2"]
+    assert client.app[line.LINE]._locks == {}
