@@ -29,8 +29,8 @@ def test_from_previous_version_keeps_and_indexes_rows(db_path: Path, sudachi: No
     )
     db.execute(
         "INSERT INTO resources (id, name, kind, description, notes, updated_at) "
-        "VALUES ('old_res', '古い窓口', 'municipal_welfare', '生活の相談', '役所で尋ねてください', "
-        "'2026-01-01T00:00:00+00:00')"
+        "VALUES ('old_res', '古い窓口', 'municipal_welfare', '生活の相談', "
+        "'役所で尋ねてください', '2026-01-01T00:00:00+00:00')"
     )
     db.conn.close()
 
