@@ -794,12 +794,14 @@ class KnowledgeBase:
             u: the Understanding of the message.
             area: the person's area; defaults to ``u.area``.
             limit: at most this many referrals.
-            now: reserved for time-aware ranking (defaults to the current time).
+            now: the moment; among equally close and fitting resources, those open now
+                come first (defaults to the current time).
 
         Returns:
             Referrals ranked 1..n, each with the reason shown to the person.
         """
-        del now  # open-now is shown on the card by the caller; ranking does not use it yet
+        moment = now or datetime.now().astimezone()
+        open_rank = {True: 0, None: 1, False: 2}
         area = area if area is not None else u.area
         if not (area and (area.municipality_code or area.prefecture_code)):
             area = None
@@ -807,7 +809,7 @@ class KnowledgeBase:
         pools: list[tuple[Any, list[tuple[int, Resource]]]] = []
         resources = self._active_resources()
         for choice in _route_kinds(u, limit=5):
-            pool: list[tuple[tuple[int, int, int, str], int, Resource]] = []
+            pool: list[tuple[tuple[int, int, int, int, str], int, Resource]] = []
             for r in resources:
                 if r.kind != choice.kind or not _serves(r, u, topics):
                     continue
@@ -816,7 +818,8 @@ class KnowledgeBase:
                     continue
                 specific = 0 if topics[0] in r.topics else (1 if r.topics else 2)
                 fit = 0 if (u.age_group in r.age_groups or u.audience in r.audiences) else 1
-                pool.append(((closeness, specific, fit, r.id), closeness, r))
+                opened = open_rank[open_now(r, moment, self.holidays)]
+                pool.append(((closeness, specific, fit, opened, r.id), closeness, r))
             pool.sort(key=lambda x: x[0])
             pools.append((choice, [(c, r) for _, c, r in pool]))
         chosen: list[tuple[Any, int, Resource]] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from intents.types import Area, TopicScore, Understanding
 from knowledge.base import KnowledgeBase, _route_kinds
 from knowledge.db import connect
+from knowledge.hours import JST
 
 SAMPLE_AREA = Area(
     prefecture="サンプル県",
@@ -120,3 +122,17 @@ def test_urgent_crisis_gives_emergency_numbers(kb: KnowledgeBase) -> None:
     refs = kb.route(u, None)
     assert refs[0].resource.kind == "emergency"
     assert refs[0].resource.phone in {"110", "119"}
+
+
+def test_open_resources_first_among_equals(kb: KnowledgeBase) -> None:
+    u = Understanding(topics=(TopicScore("isolation", 1.0),), crisis="concern")
+    kinds = [c.kind for c in _route_kinds(u)]
+    assert "crisis_line" in kinds
+    night = datetime(2026, 11, 25, 3, 0, tzinfo=JST)  # Wednesday 03:00
+    evening = datetime(2026, 11, 25, 18, 0, tzinfo=JST)
+    at_night = [r.resource for r in kb.route(u, None, limit=5, now=night)]
+    lines = [r for r in at_night if r.kind == "crisis_line"]
+    assert lines[0].always_open  # only the 24-hour line is open at 3 a.m.
+    in_evening = [r.resource for r in kb.route(u, None, limit=5, now=evening)]
+    first_line = next(r for r in in_evening if r.kind == "crisis_line")
+    assert kb.open_now(first_line, evening) is True
