@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -117,6 +118,7 @@ def read_path(path: Path) -> Bundle:
     return read_files([(path.name, path)])
 
 
+@lru_cache(maxsize=1)
 def default_bundle() -> Bundle:
     """The knowledge shipped in ``knowledge/data`` (resources, FAQ, every template file)."""
     return read_files(_walk(resources.files("knowledge").joinpath("data")))
