@@ -845,6 +845,8 @@ class KnowledgeBase:
 
     def _reason(self, choice: Any, closeness: int, r: Resource, area: Area | None) -> str:
         base = (getattr(choice, "reason", "") or "").strip()
+        if base and not base.endswith(("。", "！", "？")):
+            base += "。"
         if not base:
             label = self.taxonomy.resource_kinds.get(r.kind, r.kind)
             base = f"{label}の窓口です。"
@@ -852,7 +854,8 @@ class KnowledgeBase:
         if closeness == 0:
             extra = f"{name}の窓口です。" if name else "お住まいの市区町村の窓口です。"
         elif closeness == 1:
-            extra = f"{name or 'お住まいの都道府県'}を受け持つ窓口です。"
+            pref_name = (area.prefecture if area else None) or name or "お住まいの都道府県"
+            extra = f"{pref_name}を受け持つ窓口です。"
         elif _is_finder(r) and r.kind in _GROUP_KINDS:
             extra = "お近くの集まりの探し方をご案内します。"
         elif _is_finder(r):
@@ -865,7 +868,7 @@ class KnowledgeBase:
             extra = ""
         if r.sample:
             extra += "（サンプルです。実際の連絡先ではありません）"
-        return f"{base}{extra}" if not base.endswith(extra) else base
+        return f"{base}{extra}"
 
     # -- accounts -------------------------------------------------------------------
 
