@@ -39,9 +39,11 @@ Understander = Callable[[str], "Understanding"]
 
 
 def _understand(text: str) -> Understanding:
-    import intents
+    # The submodule, not ``intents.understand``: once imported, the submodule shadows the
+    # package-level function of the same name.
+    from intents.understand import understand
 
-    return intents.understand(text)
+    return understand(text)
 
 
 def match_offered(text: str, offered: tuple[tuple[str, str], ...]) -> str | None:
@@ -199,7 +201,7 @@ class Engine:
         if command and (existed or command == "delete"):
             lookup("command", command)(turn, "")  # type: ignore[misc]
             return f"command:{command}"
-        meaningful = bool(said.topics) or not said.in_scope
+        meaningful = bool(said.topics)
         if not existed or state.phase == CONSENT:
             if not existed:
                 greeting(turn)

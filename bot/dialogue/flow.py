@@ -68,12 +68,18 @@ def apply_message(turn: Turn, new: Slots) -> None:
         _answer_question(turn, new)
         return
     if not new.topics:
-        has_detail = new.area is not None or "unknown" not in (new.audience, new.age_group)
+        # "self" is the default reading of many sentences; only explicit details count.
+        has_detail = (
+            new.area is not None
+            or new.age_group != "unknown"
+            or new.audience in ("family", "supporter", "resident")
+        )
         if state.slots.topics and has_detail:
             # 「東京です」「母のことです」 after an answer: refine and answer again.
             turn.state = state.with_(slots=merge(state.slots, new, False))
             advance(turn)
-        elif not new.in_scope:
+        elif not new.in_scope and state.phase != CONFIRM:
+            # Inside the fallback an unclear reply continues the fallback instead.
             turn.count("scope", "out")
             turn.say("out_of_scope")
             turn.ask("anything_else", _after_choices(turn))

@@ -33,7 +33,7 @@ def choose(turn: Turn, value: str) -> None:
     turn.count("consent", value)
     pending = turn.state.pending
     turn.state = turn.state.with_(consent=value, phase=OPEN, pending=None)
-    if pending is not None and (pending.topics or not pending.in_scope):
+    if pending is not None and pending.topics:
         flow.apply_message(turn, pending)
         return
     template = "consent_granted" if value == "granted" else "consent_declined"

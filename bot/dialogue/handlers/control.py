@@ -63,7 +63,7 @@ def resume(turn: Turn, value: str) -> None:
     pending = state.pending
     turn.state = state.with_(phase=OPEN, pending=None)
     turn.say("resumed")
-    if pending is not None and (pending.topics or not pending.in_scope):
+    if pending is not None and pending.topics:
         flow.apply_message(turn, pending)
     elif turn.state.slots.topics:
         turn.state = turn.state.with_(asked=tuple(a for a in state.asked if a != state.asking))
