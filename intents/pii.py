@@ -75,7 +75,10 @@ def _view(text: str, *, digits: bool) -> _View:
                 out[-1] = composed
                 ends[-1] = i + 1
                 continue
-        norm = norm.translate(_DASHES)
+        if norm in ("\u30fc", "\uff70") and not (out and out[-1].isdigit()):
+            pass  # a long-vowel mark (コーポ, マイナンバー), not a hyphen between digits
+        else:
+            norm = norm.translate(_DASHES)
         if digits:
             norm = norm.translate(_KANJI_DIGITS)
         for c in norm:
@@ -86,7 +89,7 @@ def _view(text: str, *, digits: bool) -> _View:
 
 
 # ----------------------------------------------------------------------- numbers
-_SEP = r"[\s\-()\.]{0,2}"
+_SEP = r"[\s\-()\.の]{0,2}"
 _PHONE_DOMESTIC = re.compile(rf"(?<![\d+])\(?0(?:{_SEP}\d){{9,10}}(?!\d)")
 _PHONE_INTL = re.compile(rf"\+\s?81{_SEP}(?:\(0\))?(?:{_SEP}\d){{9,10}}(?!\d)")
 _ELEVEN_DIGIT_PREFIXES = ("020", "050", "060", "070", "080", "090", "0800")
@@ -227,6 +230,7 @@ class _Vocab:
     address_context: re.Pattern[str]
     honorific_re: re.Pattern[str]
     kana_honorific_re: re.Pattern[str]
+    kinship_kana_re: re.Pattern[str]
 
 
 def parse_vocab(data: Any) -> _Vocab:
@@ -270,6 +274,12 @@ def parse_vocab(data: Any) -> _Vocab:
         kana_honorific_re=re.compile(
             "(?<![ぁ-んァ-ヶー])([ぁ-ん]{2,6}|[ァ-ヶー]{2,10})(?=くん|ちゃん|さん|君|様|さま)"
         ),
+        # Kinship + の + a hiragana word + particle: 孫のゆうとが (tokenized ゆう|と|が).
+        kinship_kana_re=re.compile(
+            "(?:"
+            + "|".join(map(re.escape, sorted(lists["kinship"], key=len, reverse=True)))
+            + ")の([ぁ-ん]{2,5})(?=[がはをにもの])"
+        ),
     )
 
 
@@ -284,6 +294,7 @@ def vocab() -> _Vocab:
 _PARTICLES = "のとがはもにをやへ"
 _KANA_ONLY = re.compile(r"[ぁ-んァ-ヶー]+")
 _HIRAGANA_ONLY = re.compile(r"[ぁ-ん]+")
+_KANA_SUFFIX = re.compile(r"(くん|ちゃん|さん|さま|たん)$")
 
 
 def _is_person(tok: Token) -> bool:
@@ -326,21 +337,34 @@ def _names(view: _View, tokens: tuple[Token, ...], v: _Vocab) -> list[PiiSpan]:
             and _honorific_at(tokens, i, text, v)
             and not _not_a_name(tok.surface, v)
             and not (tok.pos[1] == "普通名詞" and tok.surface.endswith(v.role_suffixes))
-            and tok.pos[2] != "地名"
+            and tok.surface not in v.prefectures
         ):
             found.append(view.span("NAME", tok.start, tok.end))
         # Kinship + の + a kana word: 娘のさくらが, 息子のはるとは.
         elif (
-            tok.surface in v.kinship
-            and i + 2 < n
-            and tokens[i + 1].surface == "の"
-            and tokens[i + 2].pos[0] == "名詞"
-            and _HIRAGANA_ONLY.fullmatch(tokens[i + 2].surface)
-            and len(tokens[i + 2].surface) >= 2
-            and tokens[i + 2].surface not in v.kana_not_names
+            (
+                tok.surface in v.kinship
+                and i + 2 < n
+                and tokens[i + 1].surface == "の"
+                and tokens[i + 2].pos[0] == "名詞"
+                and _HIRAGANA_ONLY.fullmatch(tokens[i + 2].surface)
+                and len(tokens[i + 2].surface) >= 2
+                and tokens[i + 2].surface not in v.kana_not_names
+            )
+            or (  # kinship + a bracketed proper noun: 夫（松本）が
+                tok.surface in v.kinship
+                and i + 3 < n
+                and tokens[i + 1].surface in ("(", "（", "「")
+                and tokens[i + 2].pos[:2] == ("名詞", "固有名詞")
+                and tokens[i + 3].surface in (")", "）", "」")
+            )
         ):
             found.append(view.span("NAME", tokens[i + 2].start, tokens[i + 2].end))
         i += 1
+    for m in v.kinship_kana_re.finditer(text):
+        word = _KANA_SUFFIX.sub("", m.group(1))
+        if len(word) >= 2 and not any(word.startswith(w) for w in v.kana_not_names):
+            found.append(view.span("NAME", m.start(1), m.start(1) + len(word)))
     for m in v.kana_honorific_re.finditer(text):
         word = m.group(1)
         start = m.start(1)
@@ -368,7 +392,7 @@ _BUILDING = (
     r"|タワー|メゾン|パレス|団地|住宅|寮|棟|ハウス|ヒルズ|コート|ハイム)[^\s、。,!?()「」\d]{0,6})?"
     r"(?:\s?\d{1,4}(?:号室|号|階|f)?)?"
 )
-_TOWN = r"[一-龥々〆ヶケァ-ヴーノ]{0,20}?"
+_TOWN = r"(?:[一-龥々〆ヶケァ-ヴーノ]|(?<=[一-龥])[のが](?=[一-龥])){0,20}?"
 _ADDRESS = re.compile(rf"(?P<town>{_TOWN})(?P<block>{_BLOCK}){_BUILDING}", re.I)
 _STRONG_MARK = re.compile(r"丁目|ちょうめ|番地|番|号|条")
 _MUNICIPALITY_CUT = re.compile(r"^.*?(?:都|道|府|県|市|区|郡[^町村]{1,4}[町村]|郡|村)(?=.)")
@@ -402,6 +426,8 @@ def _addresses(view: _View, tokens: tuple[Token, ...], v: _Vocab) -> list[PiiSpa
         while cut:  # keep 都道府県 and 市区町村 readable: they route the person, not identify
             start += cut.end()
             cut = _MUNICIPALITY_CUT.match(text[start : m.start("block")])
+        while start < m.start("block") and text[start] in "のが":
+            start += 1
         end = m.end()
         while end > m.start("block") and text[end - 1] in "-の ":
             end -= 1

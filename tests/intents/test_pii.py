@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
+import sys
+from pathlib import Path
+from types import ModuleType
+
 import pytest
 
 from intents.pii import Masked, PiiSpan, mask, mynumber_valid
@@ -84,3 +90,62 @@ def test_mynumber_check_digit() -> None:
     assert not mynumber_valid("621498320258")
     assert not mynumber_valid("12345678901")
     assert not mynumber_valid("１２３４５６７８９０１８")
+
+
+def _bench() -> ModuleType:
+    path = Path(__file__).resolve().parents[2] / "bench" / "pii_eval.py"
+    spec = importlib.util.spec_from_file_location("pii_eval", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["pii_eval"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# Goals from the privacy requirements: numbers, e-mails and addresses ≥ 98 % recall,
+# names ≥ 90 %, every kind ≥ 95 % precision.
+_RECALL_GOALS = {
+    "PHONE": 0.98,
+    "EMAIL": 0.98,
+    "POSTAL": 0.98,
+    "MYNUMBER": 0.98,
+    "ADDRESS": 0.98,
+    "LINE_ID": 0.98,
+    "URL": 0.98,
+    "NAME": 0.90,
+}
+
+
+def test_corpus_precision_and_recall(sudachi: None) -> None:
+    bench = _bench()
+    snippets = bench.load_corpus()
+    assert len(snippets) >= 150
+    scores = bench.score(snippets)
+    for kind, goal in _RECALL_GOALS.items():
+        s = scores[kind]
+        assert s.gold >= 3, f"corpus has too few {kind} examples"
+        assert s.recall >= goal, (kind, s.recall, s.missed)
+        assert s.precision >= 0.95, (kind, s.precision, s.false)
+
+
+def test_corpus_snippets_without_markup_stay_unchanged(sudachi: None) -> None:
+    bench = _bench()
+    plain = [s.text for s in bench.load_corpus() if not s.spans]
+    assert len(plain) >= 40
+    changed = [t for t in plain if mask(t).text != t]
+    assert changed == []
+
+
+def test_parse_snippet_markup() -> None:
+    snip = _bench().parse_snippet("電話[[PHONE:090-1234-5678]]と[[NAME:森]]さん")
+    assert snip.text == "電話090-1234-5678と森さん"
+    assert snip.spans == (PiiSpan("PHONE", 2, 15), PiiSpan("NAME", 16, 17))
+    with pytest.raises(ValueError, match="unknown kind"):
+        _bench().parse_snippet("[[SHOE:x]]")
+
+
+def test_spans_are_ordered_and_disjoint(sudachi: None) -> None:
+    text = "田中です。090-1234-5678、tanaka@example.com、〒100-0005 千代田区丸の内1-1-1"
+    spans = mask(text).spans
+    assert [s.kind for s in spans] == ["NAME", "PHONE", "EMAIL", "POSTAL", "ADDRESS"]
+    assert all(a.end <= b.start for a, b in itertools.pairwise(spans))
