@@ -9,6 +9,7 @@ from bot.config import Config
 from bot.dialogue.engine import Engine
 from handoff.store import ConversationStore
 from knowledge.base import KnowledgeBase
+from knowledge.sessions import SessionStore
 
 CONFIG = web.AppKey("config", Config)
 # Opened by bot.core in a cleanup context.
@@ -16,3 +17,5 @@ DB = web.AppKey("db", sqlite_utils.Database)
 KB = web.AppKey("kb", KnowledgeBase)
 CONVERSATIONS = web.AppKey("conversations", ConversationStore)
 ENGINE = web.AppKey("engine", Engine)
+# Staff web sessions, login throttling and audit (opened by bot.web.auth).
+SESSIONS = web.AppKey("sessions", SessionStore)
