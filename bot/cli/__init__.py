@@ -10,7 +10,13 @@ from collections.abc import Sequence
 
 # Each module exposes ``register(subparsers)``; its parsers set ``func`` to a handler
 # taking the parsed namespace and returning an exit code.
-_COMMAND_MODULES = ("bot.cli.serve", "bot.cli.line", "bot.cli.kb", "bot.cli.user")
+_COMMAND_MODULES = (
+    "bot.cli.serve",
+    "bot.cli.line",
+    "bot.cli.kb",
+    "bot.cli.user",
+    "bot.cli.chat",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

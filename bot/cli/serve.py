@@ -1,13 +1,17 @@
-"""``tsunagu serve``: run the web service."""
+"""``tsunagu serve``: run the web service (creating and migrating the database on first start)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from aiohttp import web
 
-from bot.config import ConfigError, load_config
+from bot.config import Config, ConfigError, load_config
+from knowledge.db import DatabaseError
+
+logger = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,14 +26,55 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def prepare_database(config: Config) -> str | None:
+    """Create and migrate the database and load the default knowledge on first start.
+
+    Done before the server binds, so a broken database stops the start with a clear message.
+
+    Args:
+        config: the service configuration.
+
+    Returns:
+        The first-run hint for operators (how to create an admin), or None.
+
+    Raises:
+        DatabaseError: the database cannot be opened or migrated.
+    """
+    from handoff.store import ConversationStore
+    from knowledge.base import KnowledgeBase
+    from knowledge.db import connect
+
+    first = not config.db_path.exists()
+    db = connect(config.db_path)
+    try:
+        kb = KnowledgeBase.open(db)
+        ConversationStore.open(db)
+        if first:
+            logger.info("created the database and loaded the default knowledge base")
+        try:
+            from bot.cli.user import first_run_hint
+        except ImportError:  # the admin feature is optional
+            return None
+        return first_run_hint(kb)
+    finally:
+        db.close()
+
+
 def run(args: argparse.Namespace) -> int:
     """Start the service and block until it stops."""
     from bot.app import create_app
 
     try:
         config = load_config(args.config, host=args.host, port=args.port, db_path=args.db)
+        hint = prepare_database(config)
     except (ConfigError, OSError) as exc:
         print(f"設定エラー / configuration error: {exc}")
         return 2
+    except DatabaseError as exc:
+        print(f"データベースのエラー / database error: {exc}")
+        return 2
+    if hint:
+        print(hint)
+    print(f"tsunagu: http://{config.host}:{config.port}/ (Ctrl+C で停止 / to stop)")
     web.run_app(create_app(config), host=config.host, port=config.port, print=None)
     return 0
