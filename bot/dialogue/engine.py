@@ -90,6 +90,9 @@ class Engine:
         self.clock = clock
         # No-record conversations live here only; kept a little past the idle timeout.
         self.volatile = VolatileStates(ttl_seconds=max(4 * 3600, config.idle_minutes * 120))
+        # Observers (statistics): after every turn, and before a conversation is deleted.
+        self.turn_hooks: list[Callable[[Turn, IncomingMessage | None], None]] = []
+        self.forget_hooks: list[Callable[[str], None]] = []
 
     # -- public API -----------------------------------------------------------------
 
@@ -126,6 +129,8 @@ class Engine:
 
     def forget(self, user_key: str) -> None:
         """Delete everything kept about ``user_key`` now (LINE unfollow, widget 会話を消す)."""
+        for hook in self.forget_hooks:
+            hook(user_key)
         self.store.delete_conversation(user_key)
         self.volatile.drop(user_key)
 
@@ -246,6 +251,8 @@ class Engine:
 
     def _finish(self, turn: Turn, incoming: IncomingMessage | None, said: str, now: float) -> None:
         """Save state and masked messages (with consent) or keep state in memory only."""
+        for hook in self.turn_hooks:
+            hook(turn, incoming)
         user_key = turn.user_key
         for metric, key in turn.counts:
             self.store.count(metric, key, now=now)
