@@ -245,6 +245,11 @@
       outbox = [];
       session = null;
       clearStored();
+      // Start a fresh anonymous session: the old one belongs to the deleted conversation.
+      if (ws) {
+        retry = 0;
+        ws.close();
+      }
     }
     messages.forEach(function (m) {
       renderBot(m, true);
