@@ -99,9 +99,11 @@ _POSTAL_MARKED = re.compile(r"〒\s?\d{3}\s?-?\s?\d{4}(?!\d)")
 _POSTAL_HYPHEN = re.compile(r"(?<![\d\-])\d{3}-\d{4}(?![\d\-])")
 _POSTAL_PLAIN = re.compile(r"(?<![\d\-])\d{7}(?![\d\-])")
 _POSTAL_CONTEXT = re.compile(r"(郵便番号|ゆうびんばんごう|〒|postal|zip)", re.I)
+# Bounded repeats and a start-of-word anchor keep this linear on 100 kB of letters.
 _EMAIL = re.compile(
-    r"[a-z0-9][a-z0-9._%+\-]*\s?(?:@|\(at\)|\[at\]|アットマーク|あっとまーく)\s?"
-    r"[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}",
+    r"(?<![a-z0-9._%+\-])[a-z0-9][a-z0-9._%+\-]{0,63}\s?"
+    r"(?:@|\(at\)|\[at\]|アットマーク|あっとまーく)\s?"
+    r"[a-z0-9\-]{1,63}(?:\.[a-z0-9\-]{1,63}){0,6}\.[a-z]{2,24}(?![a-z])",
     re.I,
 )
 _URL = re.compile(r"(?:https?://|www\.)[\w\-.~:/?#\[\]@!$&'()*+,;=%]+", re.I | re.ASCII)
@@ -384,7 +386,9 @@ def _names(view: _View, tokens: tuple[Token, ...], v: _Vocab) -> list[PiiSpan]:
 
 
 # -------------------------------------------------------------------- addresses
-_NUM = r"[0-9０-９〇一二三四五六七八九十百]+"
+_DIGITS = "0-9０-９〇一二三四五六七八九十百"
+# Bounded, and never starting inside a longer number: keeps 100 kB of digits linear.
+_NUM = rf"(?<![{_DIGITS}])[{_DIGITS}]{{1,6}}(?![{_DIGITS}])"
 _MARK = r"(?:丁目|ちょうめ|条[東西南北]?|番地|番|号|-|の)"
 _BLOCK = rf"{_NUM}{_MARK}(?:{_NUM}{_MARK}?){{0,4}}"
 _BUILDING = (
