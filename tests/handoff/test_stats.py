@@ -1,0 +1,444 @@
+"""Statistics: exact numbers from a seeded set of conversations, suppression, the tracker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from handoff.stats import (
+    COMPLEMENT,
+    JST,
+    SUPPRESSED,
+    ConversationSummary,
+    ConversationTracker,
+    Statistics,
+    percentile,
+    share,
+    show_count,
+    suppress_counts,
+)
+from knowledge.db import connect, schema_version
+
+START, END = date(2025, 11, 3), date(2025, 11, 16)
+
+
+def seed_summaries() -> list[ConversationSummary]:
+    """28 conversations in two offices (the expected numbers are worked out in the tests)."""
+    out: list[ConversationSummary] = []
+    out += [
+        ConversationSummary(
+            day=date(2025, 11, 3),
+            channel="web",
+            topic="theft",
+            audience="family",
+            age_group="elderly",
+            office="office_a",
+            bot_kinds=("community_care_center", "probation_office"),
+        )
+    ] * 12
+    out += [
+        ConversationSummary(
+            day=date(2025, 11, 4),
+            channel="line",
+            topic="drugs",
+            audience="self",
+            age_group="adult",
+            office="office_a",
+            bot_kinds=("mental_health_center", "self_help_group"),
+        )
+    ] * 6
+    for pickup in (60, 120, 180):
+        out.append(
+            ConversationSummary(
+                day=date(2025, 11, 10),
+                channel="line",
+                topic="drugs",
+                audience="self",
+                age_group="adult",
+                crisis="concern",
+                office="office_b",
+                handoff=True,
+                handoff_outcome="closed",
+                pickup_seconds=pickup,
+                counselor_kinds=("mental_health_center", "municipal_welfare"),
+            )
+        )
+    out += [
+        ConversationSummary(
+            day=date(2025, 11, 11),
+            channel="web",
+            topic="juvenile",
+            audience="family",
+            age_group="minor",
+            crisis="urgent",
+            office="office_b",
+            handoff=True,
+            handoff_outcome="abandoned",
+        )
+    ] * 2
+    for pickup in (30, 40, 50, 600, 900):
+        out.append(
+            ConversationSummary(
+                day=date(2025, 11, 12),
+                channel="web",
+                topic="gambling",
+                audience="family",
+                age_group="adult",
+                office="office_a",
+                handoff=True,
+                handoff_outcome="returned",
+                pickup_seconds=pickup,
+                bot_kinds=("family_group",),
+            )
+        )
+    return out
+
+
+def seed(stats: Statistics) -> None:
+    """Record the seeded conversations."""
+    for s in seed_summaries():
+        stats.record_conversation(s)
+
+
+@pytest.fixture
+def db(db_path: Path) -> Iterator[sqlite_utils.Database]:
+    database = connect(db_path)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def stats(db: sqlite_utils.Database) -> Statistics:
+    service = Statistics.open(db)
+    seed(service)
+    return service
+
+
+def texts(table) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {r.key: r.cell.text for r in table.rows}
+
+
+# -- suppression ------------------------------------------------------------------------------
+
+
+def test_show_count_hides_one_to_four_keeps_zero() -> None:
+    assert [show_count(n).text for n in (0, 1, 4, 5, 1234)] == [
+        "0",
+        SUPPRESSED,
+        SUPPRESSED,
+        "5",
+        "1,234",
+    ]
+    assert show_count(3).value is None
+
+
+@pytest.mark.parametrize(
+    ("counts", "total", "expected", "total_text"),
+    [
+        ([12, 3, 2], 17, ["12", SUPPRESSED, SUPPRESSED], "17"),
+        ([12, 9, 2, 5], 28, ["12", "9", SUPPRESSED, COMPLEMENT], "28"),
+        ([0, 3, 7], 10, ["0", SUPPRESSED, COMPLEMENT], "10"),
+        # Two hidden ones adding up to 2 would both be 1: a third cell is hidden too.
+        ([1, 1, 5, 9], 16, [SUPPRESSED, SUPPRESSED, COMPLEMENT, "9"], "16"),
+        # Nothing left to hide: the total goes.
+        ([1, 1, 1, 1, 1], 5, [SUPPRESSED] * 5, COMPLEMENT),
+        ([1, 1], 2, [SUPPRESSED] * 2, SUPPRESSED),
+        ([6, 0, 7], 13, ["6", "0", "7"], "13"),
+    ],
+)
+def test_suppress_counts_no_hidden_value_can_be_computed_back(
+    counts: list[int], total: int, expected: list[str], total_text: str
+) -> None:
+    cells, total_cell = suppress_counts(counts, total)
+    assert [c.text for c in cells] == expected
+    assert total_cell.text == total_text
+    assert all(c.value is None for c in cells if c.suppressed)
+
+
+def test_overlapping_rows_get_primary_suppression_only() -> None:
+    cells, total_cell = suppress_counts([3, 12])
+    assert [c.text for c in cells] == [SUPPRESSED, "12"]
+    assert total_cell.text == ""
+
+
+def test_share_is_hidden_when_a_part_is_hidden() -> None:
+    assert share(show_count(10), show_count(28)).text == "35.7%"
+    assert share(show_count(3), show_count(28)).suppressed
+    assert share(show_count(10), show_count(4)).suppressed
+    assert share(show_count(0), show_count(0)).text == "—"
+
+
+def test_percentile_nearest_rank() -> None:
+    assert percentile([30, 40, 50, 60, 120, 180, 600, 900], 90) == 900
+    assert percentile(list(range(1, 11)), 90) == 9
+    assert percentile([5], 90) == 5
+
+
+# -- recording --------------------------------------------------------------------------------
+
+
+def test_migrations_and_only_counts_are_stored(db: sqlite_utils.Database) -> None:
+    stats = Statistics.open(db)
+    assert schema_version(db, "stats") == 1
+    stats.record_conversation(
+        ConversationSummary(day=date(2025, 11, 3), channel="web", topic="theft")
+    )
+    columns = {c.name for c in db["stats_conversations"].columns}
+    assert columns == {
+        "id",
+        "day",
+        "channel",
+        "office",
+        "topic",
+        "audience",
+        "age_group",
+        "crisis",
+        "handoff",
+        "handoff_outcome",
+        "pickup_seconds",
+        "local_window",
+    }
+    Statistics.open(db)  # migrating twice is a no-op
+    assert stats.store.count_rows() == 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"crisis": "panic"},
+        {"handoff_outcome": "done"},
+        {"channel": "山田さんの電話"},
+        {"office": "090-1234-5678 の人"},
+        {"bot_kinds": ("山田病院",)},
+    ],
+)
+def test_text_never_gets_in(db: sqlite_utils.Database, bad: dict[str, object]) -> None:
+    stats = Statistics.open(db)
+    summary = ConversationSummary(day=date(2025, 11, 3), channel="web")
+    fields = {**{"day": summary.day, "channel": "web"}, **bad}
+    with pytest.raises(ValueError):
+        stats.record_conversation(ConversationSummary(**fields))  # type: ignore[arg-type]
+    assert stats.store.count_rows() == 0
+
+
+def test_unknown_topic_and_audience_become_other_unknown(db: sqlite_utils.Database) -> None:
+    stats = Statistics.open(db)
+    stats.record_conversation(
+        ConversationSummary(
+            day=date(2025, 11, 3), channel="web", topic="小田さんの件", audience="母"
+        )
+    )
+    row = db.execute("SELECT topic, audience FROM stats_conversations").fetchone()
+    assert row == ("other", "unknown")
+
+
+# -- the report, exact numbers ------------------------------------------------------------------
+
+
+def test_report_exact_numbers(stats: Statistics) -> None:
+    r = stats.report(START, END)
+    overview = texts(r.table("overview"))
+    assert overview == {
+        "total": "28",
+        "crisis": "非表示",  # concern 3 + urgent 2: both hidden, so is their sum
+        "handoffs": "10",
+        "handoff_rate": "35.7%",
+        "pickup_median": "1分30秒",  # (60 + 120) / 2
+        "pickup_p90": "15分0秒",  # nearest rank 8 of 8
+        "abandoned": SUPPRESSED,
+        "referred": "26",
+        "local": "15",  # 12 地域包括 (bot) + 3 市区町村窓口 (counselor)
+        "local_share": "53.6%",
+    }
+    per_day = texts(r.table("per_day"))
+    assert len(per_day) == 14
+    assert per_day["2025-11-03"] == "12"
+    assert per_day["2025-11-04"] == "6"
+    assert per_day["2025-11-10"] == SUPPRESSED
+    assert per_day["2025-11-11"] == SUPPRESSED
+    assert per_day["2025-11-12"] == "5"
+    assert per_day["2025-11-05"] == "0"
+    assert r.table("per_day").total.text == "28"  # type: ignore[union-attr]
+    assert texts(r.table("per_week")) == {"2025-11-03": "18", "2025-11-10": "10"}
+    assert texts(r.table("per_month")) == {"2025-11": "28"}
+    topic = texts(r.table("topic"))
+    assert (topic["theft"], topic["drugs"], topic["juvenile"]) == ("12", "9", SUPPRESSED)
+    assert topic["gambling"] == COMPLEMENT  # else 28 − 12 − 9 − 5 would give juvenile away
+    assert topic["housing"] == "0"
+    audience = texts(r.table("audience"))
+    assert (audience["family"], audience["self"], audience["supporter"]) == ("19", "9", "0")
+    age = texts(r.table("age_group"))
+    assert (age["adult"], age["minor"], age["elderly"]) == ("14", SUPPRESSED, COMPLEMENT)
+    assert texts(r.table("channel")) == {"line": "9", "web": "19", "terminal": "0"}
+    crisis = texts(r.table("crisis"))
+    assert crisis == {"none": "23", "concern": SUPPRESSED, "urgent": SUPPRESSED}
+    outcome = texts(r.table("handoff_outcome"))
+    assert outcome == {"closed": SUPPRESSED, "returned": "5", "abandoned": SUPPRESSED}
+    bot = texts(r.table("referrals_bot"))
+    assert (bot["community_care_center"], bot["probation_office"]) == ("12", "12")
+    assert (bot["mental_health_center"], bot["self_help_group"]) == ("6", "6")
+    assert (bot["family_group"], bot["legal_support"]) == ("5", "0")
+    counselor = texts(r.table("referrals_counselor"))
+    assert counselor["mental_health_center"] == SUPPRESSED
+    assert counselor["municipal_welfare"] == SUPPRESSED
+    assert counselor["community_care_center"] == "0"
+
+
+def test_report_office_filter_and_range(stats: Statistics) -> None:
+    a = stats.report(START, END, "office_a")
+    assert texts(a.table("overview"))["total"] == "23"
+    assert texts(a.table("overview"))["handoffs"] == "5"
+    assert texts(a.table("overview"))["pickup_median"] == "50秒"
+    b = stats.report(START, END, "office_b")
+    ov = texts(b.table("overview"))
+    assert ov["total"] == "5"
+    assert ov["handoff_rate"] == "100.0%"
+    assert ov["pickup_median"] == "非表示"  # only 3 picked up
+    assert texts(b.table("crisis"))["concern"] == SUPPRESSED
+    one_day = stats.report(date(2025, 11, 4), date(2025, 11, 4))
+    assert texts(one_day.table("overview"))["total"] == "6"
+    assert (
+        stats.report(date(2025, 12, 1), date(2025, 12, 31)).table("overview").rows[0].cell.text
+        == "0"
+    )
+    assert stats.offices() == ["office_a", "office_b"]
+
+
+def test_report_cells_never_hold_hidden_numbers(stats: Statistics) -> None:
+    for table in stats.report(START, END).tables:
+        for row in table.rows:
+            if row.cell.suppressed:
+                assert row.cell.value is None, (table.id, row.key)
+
+
+def test_report_rejects_reversed_range(stats: Statistics) -> None:
+    with pytest.raises(ValueError):
+        stats.report(END, START)
+
+
+# -- the tracker --------------------------------------------------------------------------------
+
+
+def _ts(day: int, hour: int = 10, minute: int = 0) -> float:
+    return datetime(2025, 11, day, hour, minute, tzinfo=JST).timestamp()
+
+
+@pytest.fixture
+def tracker(db: sqlite_utils.Database) -> ConversationTracker:
+    return ConversationTracker(
+        Statistics.open(db), idle_seconds=1800, office_for=lambda area, topics: "office_a"
+    )
+
+
+def test_tracker_counts_once_after_idle(tracker: ConversationTracker) -> None:
+    t = _ts(3)
+    tracker.observe("u1", channel="web", now=t, topics=("theft",), audience="family")
+    tracker.observe(
+        "u1",
+        channel="web",
+        now=t + 60,
+        topics=("theft",),
+        age_group="elderly",
+        referred_kinds=("community_care_center",),
+    )
+    assert tracker.sweep(t + 60 + 1700) == 0
+    assert tracker.sweep(t + 60 + 1801) == 1
+    assert tracker.sweep(t + 99999) == 0
+    r = tracker.stats.report(date(2025, 11, 3), date(2025, 11, 3))
+    assert tracker.stats.store.count_rows() == 1
+    assert r.table("per_day").total.text == SUPPRESSED  # type: ignore[union-attr]
+    row = tracker.stats.store.db.execute(
+        "SELECT day, channel, office, topic, audience, age_group, local_window "
+        "FROM stats_conversations"
+    ).fetchone()
+    assert row == ("2025-11-03", "web", "office_a", "theft", "family", "elderly", 1)
+
+
+def test_tracker_message_after_idle_starts_a_new_conversation(
+    tracker: ConversationTracker,
+) -> None:
+    t = _ts(3, 23, 50)
+    tracker.observe("u1", channel="line", now=t, topics=("drugs",))
+    tracker.observe("u1", channel="line", now=t + 3600, topics=("alcohol",))
+    assert tracker.stats.store.count_rows() == 1
+    assert tracker.flush() == 1
+    days = tracker.stats.store.db.execute(
+        "SELECT day, topic FROM stats_conversations ORDER BY id"
+    ).fetchall()
+    assert days == [("2025-11-03", "drugs"), ("2025-11-04", "alcohol")]
+
+
+def test_tracker_greeting_alone_is_not_a_consultation(tracker: ConversationTracker) -> None:
+    tracker.observe("u1", channel="web", now=_ts(3), spoke=False)
+    assert len(tracker) == 0
+    assert tracker.flush() == 0
+
+
+def test_tracker_delete_counts_at_once_and_only_once(tracker: ConversationTracker) -> None:
+    tracker.observe("u1", channel="web", now=_ts(3), topics=("theft",), crisis="concern")
+    assert tracker.end("u1")
+    assert not tracker.end("u1")
+    assert tracker.sweep(_ts(5)) == 0
+    row = tracker.stats.store.db.execute("SELECT crisis FROM stats_conversations").fetchone()
+    assert row == ("concern",)
+
+
+def test_tracker_handoff_is_counted_by_its_end(tracker: ConversationTracker) -> None:
+    t = _ts(10)
+    tracker.observe(
+        "u1", channel="line", now=t, topics=("drugs",), referred_kinds=("mental_health_center",)
+    )
+    tracker.handoff_started("u1")
+    assert tracker.sweep(t + 7200) == 0  # waiting for a counselor is not idle
+    assert not tracker.end("u1")
+    assert tracker.flush() == 0
+    tracker.handoff_ended(
+        "u1",
+        office="office_b",
+        outcome="closed",
+        channel="line",
+        started=t + 30,
+        pickup_seconds=95.4,
+        counselor_kinds=("municipal_welfare",),
+        crisis="concern",
+    )
+    assert len(tracker) == 0
+    db = tracker.stats.store.db
+    row = db.execute(
+        "SELECT office, topic, crisis, handoff, handoff_outcome, pickup_seconds, local_window "
+        "FROM stats_conversations"
+    ).fetchone()
+    assert row == ("office_b", "drugs", "concern", 1, "closed", 95, 1)
+    kinds = db.execute("SELECT source, kind FROM stats_referrals ORDER BY source").fetchall()
+    assert kinds == [("bot", "mental_health_center"), ("counselor", "municipal_welfare")]
+
+
+def test_tracker_handoff_end_after_restart_uses_the_case_summary(
+    tracker: ConversationTracker,
+) -> None:
+    tracker.handoff_ended(
+        None,
+        office="office_b",
+        outcome="abandoned",
+        channel="web",
+        started=_ts(11),
+        topics=("juvenile",),
+        audience="family",
+        age_group="minor",
+        crisis="urgent",
+    )
+    row = tracker.stats.store.db.execute(
+        "SELECT day, topic, audience, age_group, crisis, handoff_outcome, pickup_seconds "
+        "FROM stats_conversations"
+    ).fetchone()
+    assert row == ("2025-11-11", "juvenile", "family", "minor", "urgent", "abandoned", None)
+
+
+def test_tracker_survives_a_failing_store(tracker: ConversationTracker) -> None:
+    tracker.stats.store.db.execute("DROP TABLE stats_referrals")
+    tracker.observe("u1", channel="web", now=_ts(3), referred_kinds=("emergency",))
+    assert tracker.end("u1") is False  # logged, never raised into the conversation
