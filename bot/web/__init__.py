@@ -1,0 +1,1 @@
+"""Staff web UIs (admin, console) and their shared auth and security layer."""
