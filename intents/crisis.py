@@ -226,9 +226,16 @@ def _windows(sentences: list[str], joined: bool) -> list[tuple[int, str]]:
 def _match_rule(
     rule: _Rule, sentences: tuple[list[str], list[str]], ruleset: _RuleSet
 ) -> _Hit | None:
-    """The first place where the rule matches: folded text first, then the reading."""
+    """The first place where the rule matches: folded text first, then the reading.
+
+    A match silenced by context (ゲーム, 遺族 …) in the folded text also silences the
+    reading, whose katakana the context markers cannot see.
+    """
+    folded_windows = _windows(sentences[0], len(rule.groups) > 1)
+    silenced = False
     for source in (0, 1):
-        for i, window in _windows(sentences[source], len(rule.groups) > 1):
+        windows = folded_windows if source == 0 else _windows(sentences[1], len(rule.groups) > 1)
+        for i, window in windows:
             if not window:
                 continue
             found: list[re.Match[str]] = []
@@ -239,10 +246,16 @@ def _match_rule(
                     break
                 found.append(m)
             else:
-                if any(ruleset.markers[u].search(window) for u in rule.unless):
+                context = [window]
+                if source:  # context words are written in kanji: look at the folded text
+                    context.append(folded_windows[i][1] if i < len(folded_windows) else "")
+                if any(ruleset.markers[u].search(c) for u in rule.unless for c in context):
+                    silenced = True
                     continue
                 matched = " + ".join(m.group(0) for m in found)
                 return _Hit(rule, matched, i, window, source)
+        if silenced:
+            return None
     return None
 
 
