@@ -18,14 +18,32 @@ def _best(scores: dict[str, float], order: tuple[str, ...]) -> str | None:
 
 
 def _sum_by_label(hits: list[Hit]) -> dict[str, float]:
-    """Each rule counts once per label, so a repeated word does not outvote the rest."""
-    per_rule: dict[tuple[str, str], float] = {}
-    for h in hits:
-        key = (h.label, h.rule)
-        per_rule[key] = max(per_rule.get(key, 0.0), h.weight)
+    """Sum cue weights per label.
+
+    Overlapping hits of one label count once (the strongest), and each rule counts once,
+    so one word matched by two patterns, or repeated, does not outvote the rest.
+    """
     scores: dict[str, float] = {}
-    for (label, _), w in per_rule.items():
-        scores[label] = scores.get(label, 0.0) + w
+    by_label: dict[str, list[Hit]] = {}
+    for h in hits:
+        by_label.setdefault(h.label, []).append(h)
+    for label, group in by_label.items():
+        group.sort(key=lambda h: (h.start, -h.weight))
+        used: set[str] = set()
+        total = 0.0
+        end = -1
+        best = 0.0
+        best_rule = ""
+        for h in group:
+            if h.start >= end:  # a new cluster of overlapping hits
+                if best_rule:
+                    used.add(best_rule)
+                total += best
+                best, best_rule = 0.0, ""
+            end = max(end, h.end)
+            if h.rule not in used and h.weight > best:
+                best, best_rule = h.weight, h.rule
+        scores[label] = total + best
     return scores
 
 
@@ -82,6 +100,6 @@ def decide_age(hits: list[Hit], topic: str) -> str:
     """
     scores = _sum_by_label(hits)
     implied = cue_rules().topic_age.get(topic)
-    if implied:
-        scores[implied] = scores.get(implied, 0.0) + 2.0
+    if implied:  # the person of concern in child abuse or delinquency is a child
+        return implied
     return _best(scores, _AGE_ORDER) or "unknown"

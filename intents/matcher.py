@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from intents.normalize import fold, fold_with_offsets, kana_key, normalize
@@ -13,6 +13,7 @@ from intents.tokenizer import reading_of, tokenize
 from intents.types import Analysis
 
 _LATIN = re.compile(r"[a-z0-9]")
+_KANA_WORD = re.compile("[\u30a1-\u30faー]+")
 # Pure symbols and spaces add nothing to the token-concatenated views.
 _SKIP_POS = frozenset({"空白"})
 
@@ -72,7 +73,7 @@ def _token_view(parts: Iterable[tuple[int, str]]) -> _TokenView:
     for index, part in parts:
         if not part:
             continue
-        starts.add(len(chars))
+        starts.add(len(token_of))
         chars.append(part)
         token_of.extend([index] * len(part))
         ends.add(len(token_of))
@@ -169,13 +170,17 @@ def compiled_keywords() -> CompiledKeywords:
     for r in rules:
         s, n, rd = _keys(r.text)
         latin = bool(_LATIN.search(s)) and s.isascii()
+        kana = bool(_KANA_WORD.fullmatch(s))
+        if kana and len(s) <= 3 and not r.aligned:  # どなる must not match inside どうなる
+            r = replace(r, aligned=True)
         surface.append(_Entry(s, r, latin))
-        if n and n != s and not latin:
+        # Normalized forms help kanji words (万引 → 万引き, 盗んだ → 盗む); for kana words
+        # Sudachi's guesses (ど → どう) do more harm than good.
+        if n and not latin and not kana:
             norm.append(_Entry(n, r, latin))
-        # A reading of one or two kana is too ambiguous (さけ, くすり are fine as words,
-        # but a reading of 2 kana can sit inside many other words); token alignment
-        # below keeps the rest honest.
-        if rd and len(rd) >= 2 and not latin:
+        # A reading of one or two kana is too ambiguous (物 → ブツ, 鮭 → サケ): short kana
+        # words are written as kana keywords instead. Token alignment keeps the rest honest.
+        if rd and len(rd) >= 3 and not latin and not r.aligned:
             reading.append(_Entry(rd, r, latin))
     return CompiledKeywords(
         LiteralIndex(surface), LiteralIndex(norm), LiteralIndex(reading), tuple(rules)
@@ -265,7 +270,7 @@ def match_patterns(views: Views, rules: Iterable[PatternRule]) -> list[Hit]:
 
 
 def drop_contained(hits: list[Hit]) -> list[Hit]:
-    """Drop a hit whose span lies strictly inside a longer hit of the same kind.
+    """Drop a hit whose span lies strictly inside a longer keyword hit.
 
     「飲酒運転」 should not also count as 「飲酒」, nor 「闇バイト」 as 「バイト」.
 
@@ -275,11 +280,18 @@ def drop_contained(hits: list[Hit]) -> list[Hit]:
     Returns:
         The hits that are not contained in a longer one.
     """
-    ordered = sorted(hits, key=lambda h: (h.start - h.end, h.start))
+    ordered = sorted(hits, key=lambda h: (h.start - h.end, -h.weight, h.start))
     kept: list[Hit] = []
     for h in ordered:
+        # Only a longer keyword swallows (a pattern may span a whole clause); two keywords
+        # of one topic on the same span count once.
         if any(
-            k.start <= h.start and h.end <= k.end and (k.end - k.start) > (h.end - h.start)
+            ".kw." in k.rule
+            and k.start <= h.start
+            and h.end <= k.end
+            and (
+                (k.end - k.start) > (h.end - h.start) or (k.label == h.label and ".kw." in h.rule)
+            )
             for k in kept
         ):
             continue

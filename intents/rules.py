@@ -94,6 +94,7 @@ class Scoring:
     priority: tuple[str, ...]
     minor_boost: dict[str, float]
     elderly_boost: dict[str, float]
+    lead_bonus: dict[str, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +259,7 @@ def _scoring(data: Any) -> Scoring:
         priority=priority,
         minor_boost=boost("minor_boost"),
         elderly_boost=boost("elderly_boost"),
+        lead_bonus=boost("lead_bonus"),
         **numbers,
     )
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import types
+
 from intents import cues, negation
 from intents.area import find_area
 from intents.crisis import assess
@@ -61,9 +64,14 @@ def _score(
         label, best, count = per_rule.get(h.rule, (h.label, 0.0, 0))
         per_rule[h.rule] = (label, max(best, w), count + 1)
     scores: dict[str, float] = {}
+    core: set[str] = set()
     for label, best, count in per_rule.values():
         bonus = min(count - 1, 2) * sc.repeat_bonus * best
         scores[label] = scores.get(label, 0.0) + best + bonus
+        if best >= 3:
+            core.add(label)
+    for label in core:
+        scores[label] += sc.lead_bonus.get(label, 0.0)
     labels = {h.label for h in hits}
     negated_topics = {t for t in labels if not present.get(t)}
     past_topics = {t for t in labels if present.get(t) and not live.get(t)}
@@ -102,6 +110,10 @@ def understand(text: str) -> Understanding:
     negated = {n for n, h in enumerate(topic_hits) if negation.is_negated(views, h)}
     past = {n for n, h in enumerate(topic_hits) if negation.in_past(h, past_spans)}
     scores, negated_topics, past_topics = _score(topic_hits, negated, past)
+    if mask_spans and not _rank(scores):
+        # 「新任の保護司です。…」: the self-introduction is all there is to go on.
+        topic_hits = _topic_hits(views, [])
+        scores, negated_topics, past_topics = _score(topic_hits, negated, past)
 
     provisional = _rank(scores)
     age_hits = match_patterns(views, cr.age_group) + cues.age_number_hits(views)
@@ -167,3 +179,15 @@ def understand(text: str) -> Understanding:
         confident=confident,
         in_scope=in_scope,
     )
+
+
+class _CallableModule(types.ModuleType):
+    """Importing ``intents.understand`` replaces the package attribute of the same name
+    with this module; making the module callable keeps ``intents.understand(text)`` working.
+    """
+
+    def __call__(self, text: str) -> Understanding:
+        return understand(text)
+
+
+sys.modules[__name__].__class__ = _CallableModule

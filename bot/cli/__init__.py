@@ -15,6 +15,7 @@ _COMMAND_MODULES = (
     "bot.cli.line",
     "bot.cli.kb",
     "bot.cli.user",
+    "bot.cli.triage",
     "bot.cli.chat",
 )
 

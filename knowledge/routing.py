@@ -1,0 +1,213 @@
+"""Routing: from an Understanding to ranked resource kinds, each with a one-line reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from intents.types import Understanding
+from knowledge.taxonomy import load_taxonomy
+
+_FILE = "data/routing.yaml"
+# The second topic adds its kinds only when it is close enough to the first.
+_SECOND_TOPIC_SHARE = 0.5
+
+
+class RoutingError(ValueError):
+    """routing.yaml does not follow its schema."""
+
+
+@dataclass(frozen=True, slots=True)
+class KindChoice:
+    """A resource kind to offer and why, in one Japanese sentence."""
+
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    topic: str
+    audiences: frozenset[str] | None
+    age_groups: frozenset[str] | None
+    kinds: tuple[KindChoice, ...]
+
+    @property
+    def specificity(self) -> int:
+        # An age-specific rule beats an audience-specific one: 高齢の方の万引き is routed
+        # to 地域包括支援センター whoever writes.
+        return (self.audiences is not None) + 2 * (self.age_groups is not None)
+
+    def applies(self, u: Understanding, topic: str) -> bool:
+        return (
+            self.topic == topic
+            and (self.audiences is None or u.audience in self.audiences)
+            and (self.age_groups is None or u.age_group in self.age_groups)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingTable:
+    """The parsed routing.yaml."""
+
+    routes: tuple[_Route, ...]
+    general: tuple[KindChoice, ...]
+    crisis: dict[str, dict[str, tuple[KindChoice, ...]]]
+
+
+def _choices(items: Any, reasons: dict[str, str], kinds: set[str], where: str) -> tuple:
+    if not isinstance(items, list) or not items:
+        raise RoutingError(f"{where}: expected a non-empty list of kinds")
+    out: list[KindChoice] = []
+    for item in items:
+        if isinstance(item, str):
+            kind, reason = item, reasons.get(item, "")
+        elif isinstance(item, dict) and len(item) == 1:
+            kind, reason = next(iter(item.items()))
+        else:
+            raise RoutingError(f"{where}: {item!r} must be a kind or {{kind: reason}}")
+        if kind not in kinds:
+            raise RoutingError(f"{where}: unknown resource kind {kind!r}")
+        if not isinstance(reason, str) or not reason.strip():
+            raise RoutingError(f"{where}: kind {kind!r} needs a reason")
+        if any(c.kind == kind for c in out):
+            raise RoutingError(f"{where}: kind {kind!r} listed twice")
+        out.append(KindChoice(kind, reason.strip()))
+    return tuple(out)
+
+
+def _ids(value: Any, allowed: dict[str, str], where: str) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(v in allowed for v in value):
+        raise RoutingError(f"{where}: expected a list of ids from the taxonomy")
+    return frozenset(value)
+
+
+def parse_table(data: Any) -> RoutingTable:
+    """Validate and parse the routing table.
+
+    Args:
+        data: the YAML document as loaded.
+
+    Returns:
+        The routing table.
+
+    Raises:
+        RoutingError: the document does not follow the schema.
+    """
+    tax = load_taxonomy()
+    kinds = set(tax.resource_kinds)
+    if not isinstance(data, dict):
+        raise RoutingError("routing.yaml: top level must be a mapping")
+    unknown = set(data) - {"reasons", "crisis", "general", "routes"}
+    if unknown:
+        raise RoutingError(f"routing.yaml: unknown sections {sorted(unknown)}")
+    reasons = data.get("reasons")
+    if not isinstance(reasons, dict) or set(reasons) != kinds:
+        raise RoutingError("routing.yaml: reasons must give one reason for every kind")
+    routes: list[_Route] = []
+    for n, spec in enumerate(data.get("routes") or []):
+        where = f"routes[{n}]"
+        if not isinstance(spec, dict) or set(spec) - {"topic", "audience", "age_group", "kinds"}:
+            raise RoutingError(f"{where}: keys are topic, audience, age_group, kinds")
+        if spec.get("topic") not in tax.topics:
+            raise RoutingError(f"{where}: unknown topic {spec.get('topic')!r}")
+        routes.append(
+            _Route(
+                topic=spec["topic"],
+                audiences=_ids(spec.get("audience"), tax.audiences, where),
+                age_groups=_ids(spec.get("age_group"), tax.age_groups, where),
+                kinds=_choices(spec.get("kinds"), reasons, kinds, where),
+            )
+        )
+    covered = {r.topic for r in routes if r.specificity == 0}
+    missing = set(tax.topics) - covered - {"other"}
+    if missing:
+        raise RoutingError(f"routing.yaml: no default route for {sorted(missing)}")
+    crisis: dict[str, dict[str, tuple[KindChoice, ...]]] = {}
+    for level in ("concern", "urgent"):
+        section = (data.get("crisis") or {}).get(level)
+        if not isinstance(section, dict) or "default" not in section:
+            raise RoutingError(f"routing.yaml: crisis.{level} needs a default list")
+        crisis[level] = {
+            cat: _choices(items, reasons, kinds, f"crisis.{level}.{cat}")
+            for cat, items in section.items()
+        }
+    if crisis["urgent"]["default"][0].kind != "emergency":
+        raise RoutingError("routing.yaml: urgent crisis must put emergency first")
+    general = _choices(data.get("general"), reasons, kinds, "general")
+    return RoutingTable(tuple(routes), general, crisis)
+
+
+@lru_cache(maxsize=1)
+def routing_table() -> RoutingTable:
+    """Load ``knowledge/data/routing.yaml`` once per process.
+
+    Returns:
+        The validated routing table.
+    """
+    text = resources.files("knowledge").joinpath(_FILE).read_text("utf-8")
+    return parse_table(yaml.safe_load(text))
+
+
+def _best_route(table: RoutingTable, u: Understanding, topic: str) -> _Route | None:
+    best: _Route | None = None
+    for r in table.routes:
+        if r.applies(u, topic) and (best is None or r.specificity > best.specificity):
+            best = r
+    return best
+
+
+def _crisis_choices(table: RoutingTable, u: Understanding) -> tuple[KindChoice, ...]:
+    if u.crisis not in table.crisis:
+        return ()
+    by_category = table.crisis[u.crisis]
+    for cat in u.crisis_categories:
+        if cat in by_category:
+            return by_category[cat]
+    return by_category["default"]
+
+
+def route_kinds(u: Understanding, limit: int = 5) -> tuple[KindChoice, ...]:
+    """Rank the kinds of places to refer a person to.
+
+    Args:
+        u: the understanding of the message.
+        limit: the most kinds to return.
+
+    Returns:
+        Ranked kinds with reasons; empty when the message is out of scope.
+    """
+    if not u.in_scope or limit <= 0:
+        return ()
+    table = routing_table()
+    out: list[KindChoice] = []
+
+    def extend(choices: tuple[KindChoice, ...]) -> None:
+        for c in choices:
+            if all(o.kind != c.kind for o in out):
+                out.append(c)
+
+    extend(_crisis_choices(table, u))
+    topics = [t for t in u.topics if t.topic != "other"]
+    if topics:
+        first = _best_route(table, u, topics[0].topic)
+        if first:
+            extend(first.kinds)
+        if len(topics) > 1 and topics[1].score >= _SECOND_TOPIC_SHARE * topics[0].score:
+            second = _best_route(table, u, topics[1].topic)
+            if second:
+                extend(second.kinds)
+    elif u.crisis == "urgent":
+        # Danger now with nothing else to go on: only the emergency answer, no desks.
+        return tuple(out[:limit])
+    else:
+        vague = _best_route(table, u, "other")
+        extend(vague.kinds if vague else table.general)
+    extend(table.general)
+    return tuple(out[:limit])
