@@ -480,6 +480,14 @@ class Statistics:
 # -- following open conversations -----------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Handoff:
+    office: str
+    outcome: str
+    pickup_seconds: float | None
+    counselor_kinds: tuple[str, ...]
+
+
 @dataclass
 class _Episode:
     channel: str
@@ -492,6 +500,7 @@ class _Episode:
     office: str = ""
     bot_kinds: list[str] = field(default_factory=list)
     in_handoff: bool = False
+    handoff: _Handoff | None = None
 
 
 OfficeFor = Callable[[Any, Sequence[str]], str]
@@ -626,11 +635,13 @@ class ConversationTracker:
         audience: str = "unknown",
         age_group: str = "unknown",
         crisis: str = "none",
+        now: float | None = None,
     ) -> None:
-        """A handoff reached its end (closed, returned, abandoned): count the conversation.
+        """A handoff reached its end (closed, returned, abandoned).
 
-        The bot's part comes from the open conversation when it is still followed; otherwise
-        (restart, deleted) from the case's own summary given here.
+        When the conversation is still followed, the person is back with the bot: the
+        handoff's facts are attached and the conversation is counted when it ends (idle,
+        delete). Otherwise (restart, deleted) it is counted now from the case's summary.
 
         Args:
             key: the user key of the case (None once the person deleted it).
@@ -644,22 +655,61 @@ class ConversationTracker:
             audience: the case summary's audience.
             age_group: the case summary's age group.
             crisis: the case summary's crisis level.
+            now: when the handoff ended (the idle timeout runs from here).
+
+        Raises:
+            ValueError: unknown outcome.
         """
-        ep = self._open.pop(key, None) if key is not None else None
+        if outcome not in HANDOFF_OUTCOMES:
+            raise ValueError(f"unknown handoff outcome {outcome!r}")
+        ep = self._open.get(key) if key is not None else None
+        handoff = _Handoff(office, outcome, pickup_seconds, kinds_tuple(counselor_kinds))
         if ep is None:
-            ep = _Episode(channel=channel, started=started, last=started)
+            ep = _Episode(channel=channel, started=started, last=started, handoff=handoff)
             self._open_merge(ep, topics, audience, age_group, crisis)
-        else:
-            self._open_merge(ep, topics, audience, age_group, crisis)
-        summary = replace(
-            self._summary(ep),
-            office=office,
-            handoff=True,
-            handoff_outcome=outcome,
-            pickup_seconds=pickup_seconds,
-            counselor_kinds=kinds_tuple(counselor_kinds),
+            self._write(self._summary(ep))
+            return
+        # Back with the bot: the conversation goes on and ends like any other (idle, delete),
+        # so it is still counted once.
+        self._open_merge(ep, topics, audience, age_group, crisis)
+        ep.handoff = handoff
+        ep.in_handoff = False
+        ep.last = max(ep.last, now if now is not None else ep.last)
+
+    def case_started(self, case: Any) -> None:
+        """An escalation (``handoff.models.Escalation``) was created for a conversation."""
+        if getattr(case, "user_key", None):
+            self.handoff_started(case.user_key)
+
+    def case_ended(self, case: Any, now: float | None = None) -> None:
+        """An escalation reached a final state: count it (see :meth:`handoff_ended`).
+
+        Time to pick up runs from when a counselor could first answer (``due_at``: the
+        opening time for a case left out of hours) to the claim.
+        """
+        if case.state not in HANDOFF_OUTCOMES:
+            return
+        pickup = None
+        if case.claimed_at is not None:
+            since = max(case.created_at, getattr(case, "due_at", None) or case.created_at)
+            pickup = max(0.0, case.claimed_at - since)
+        tax = load_taxonomy()
+        kinds = case.outcome.referred_kinds if case.outcome is not None else ()
+        summary = case.summary
+        self.handoff_ended(
+            case.user_key,
+            office=case.office_id,
+            outcome=case.state,
+            channel=case.channel,
+            started=case.created_at,
+            pickup_seconds=pickup,
+            counselor_kinds=[k for k in kinds if k in tax.resource_kinds],
+            topics=summary.topics,
+            audience=summary.audience,
+            age_group=summary.age_group,
+            crisis=summary.crisis,
+            now=now if now is not None else case.closed_at,
         )
-        self._write(summary)
 
     def sweep(self, now: float) -> int:
         """Count every conversation idle past the timeout (handoffs: past their maximum).
@@ -711,7 +761,7 @@ class ConversationTracker:
 
     @staticmethod
     def _summary(ep: _Episode) -> ConversationSummary:
-        return ConversationSummary(
+        summary = ConversationSummary(
             day=jst_day(ep.started),
             channel=ep.channel,
             topic=ep.topic,
@@ -720,6 +770,16 @@ class ConversationTracker:
             crisis=ep.crisis,
             office=ep.office,
             bot_kinds=tuple(ep.bot_kinds),
+        )
+        if ep.handoff is None:
+            return summary
+        return replace(
+            summary,
+            office=ep.handoff.office,
+            handoff=True,
+            handoff_outcome=ep.handoff.outcome,
+            pickup_seconds=ep.handoff.pickup_seconds,
+            counselor_kinds=ep.handoff.counselor_kinds,
         )
 
     def _record(self, key: str, ep: _Episode) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import sqlite_utils
@@ -405,7 +406,12 @@ def test_tracker_handoff_is_counted_by_its_end(tracker: ConversationTracker) -> 
         pickup_seconds=95.4,
         counselor_kinds=("municipal_welfare",),
         crisis="concern",
+        now=t + 9000,
     )
+    # Back with the bot: one more message is the same conversation; counted after idle.
+    tracker.observe("u1", channel="line", now=t + 9100, topics=("drugs",))
+    assert tracker.sweep(t + 9100 + 1000) == 0
+    assert tracker.sweep(t + 9100 + 1801) == 1
     assert len(tracker) == 0
     db = tracker.stats.store.db
     row = db.execute(
@@ -442,3 +448,30 @@ def test_tracker_survives_a_failing_store(tracker: ConversationTracker) -> None:
     tracker.stats.store.db.execute("DROP TABLE stats_referrals")
     tracker.observe("u1", channel="web", now=_ts(3), referred_kinds=("emergency",))
     assert tracker.end("u1") is False  # logged, never raised into the conversation
+
+
+def test_tracker_counts_a_final_case(tracker: ConversationTracker) -> None:
+    # Shaped like handoff.models.Escalation (only the fields the tracker reads).
+    t = _ts(12, 20)
+    case = SimpleNamespace(
+        user_key=None,
+        channel="web",
+        office_id="office_a",
+        state="closed",
+        summary=SimpleNamespace(
+            topics=("gambling",), audience="family", age_group="adult", crisis="none"
+        ),
+        created_at=t,
+        due_at=t + 45000,  # left out of hours: the wait counts from the opening
+        claimed_at=t + 45120,
+        closed_at=t + 50000,
+        outcome=SimpleNamespace(referred_kinds=("family_group", "not_a_kind")),
+    )
+    tracker.case_ended(case)
+    tracker.case_ended(SimpleNamespace(state="active"))  # not final: nothing
+    row = tracker.stats.store.db.execute(
+        "SELECT day, office, topic, handoff_outcome, pickup_seconds FROM stats_conversations"
+    ).fetchone()
+    assert row == ("2025-11-12", "office_a", "gambling", "closed", 120)
+    kinds = tracker.stats.store.db.execute("SELECT source, kind FROM stats_referrals").fetchall()
+    assert kinds == [("counselor", "family_group")]
