@@ -89,7 +89,7 @@ def _view(text: str, *, digits: bool) -> _View:
 
 
 # ----------------------------------------------------------------------- numbers
-_SEP = r"[\s\-()\.の]{0,2}"
+_SEP = r"[\s\-()\.・の]{0,2}"
 _PHONE_DOMESTIC = re.compile(rf"(?<![\d+])\(?0(?:{_SEP}\d){{9,10}}(?!\d)")
 _PHONE_INTL = re.compile(rf"\+\s?81{_SEP}(?:\(0\))?(?:{_SEP}\d){{9,10}}(?!\d)")
 _ELEVEN_DIGIT_PREFIXES = ("020", "050", "060", "070", "080", "090", "0800")
@@ -110,6 +110,12 @@ _URL = re.compile(r"(?:https?://|www\.)[\w\-.~:/?#\[\]@!$&'()*+,;=%]+", re.I | r
 _LINE_ID = re.compile(
     r"(?:line|ライン|らいん)\s?(?:の)?\s?(?:id|アイディー|アイディ|アカウント)?\s?"
     r"(?:は|:|=|→)?\s?(@?[a-z0-9][a-z0-9._\-]{2,19})(?![a-z0-9._\-])",
+    re.I,
+)
+# A bare "ID xxx" (LINE or another messenger named earlier in the sentence).
+_BARE_ID = re.compile(
+    r"(?<![a-z])(?:id|アイディー|アイディ)\s?(?:は|:|=|→)?\s?(@?[a-z0-9][a-z0-9._\-]{2,19})"
+    r"(?![a-z0-9._\-])",
     re.I,
 )
 _HANDLE = re.compile(r"(?<![\w@.])@[a-z0-9._]{3,30}(?![\w@])", re.I | re.ASCII)
@@ -200,6 +206,7 @@ def _emails_urls_ids(view: _View) -> list[PiiSpan]:
     found += [view.span("URL", m.start(), m.end()) for m in _URL.finditer(s)]
     found += [view.span("LINE_ID", m.start(1), m.end(1)) for m in _LINE_ID.finditer(s)]
     found += [view.span("LINE_ID", m.start(), m.end()) for m in _HANDLE.finditer(s)]
+    found += [view.span("LINE_ID", m.start(1), m.end(1)) for m in _BARE_ID.finditer(s)]
     return found
 
 
