@@ -230,7 +230,7 @@ def _user_key(name: str) -> str:
 
 
 AUTH = web.AppKey("auth", Auth)
-_PRINCIPAL = "tsunagu.principal"
+_PRINCIPAL = web.RequestKey("principal", Principal)
 
 
 # -- cookies ------------------------------------------------------------------------------
@@ -282,8 +282,7 @@ def set_login_csrf_cookie(response: web.StreamResponse, token: str, policy: Auth
 
 def current(request: web.Request) -> Principal | None:
     """The logged-in staff member of the request (set by the middleware)."""
-    value = request.get(_PRINCIPAL)
-    return value if isinstance(value, Principal) else None
+    return request.get(_PRINCIPAL)
 
 
 def principal_of(request: web.Request) -> Principal:

@@ -1,0 +1,1 @@
+"""Tests of the staff web UIs and their auth layer."""
