@@ -93,6 +93,9 @@ class Engine:
         # Observers (statistics): after every turn, and before a conversation is deleted.
         self.turn_hooks: list[Callable[[Turn, IncomingMessage | None], None]] = []
         self.forget_hooks: list[Callable[[str], None]] = []
+        # Run before the handlers; one that returns a label handled the turn (bot.relay:
+        # the handover to a counselor, during which the bot stays silent).
+        self.intercepts: list[Callable[[Turn, IncomingMessage], str | None]] = []
 
     # -- public API -----------------------------------------------------------------
 
@@ -183,6 +186,10 @@ class Engine:
 
     def _dispatch(self, turn: Turn, incoming: IncomingMessage, last: float, existed: bool) -> str:
         """Run the right handler; returns a short label of what ran (for the log)."""
+        for intercept in self.intercepts:
+            label = intercept(turn, incoming)
+            if label:
+                return label
         state = turn.state
         if incoming.postback:
             return self._postback(turn, incoming.postback, existed)
