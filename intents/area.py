@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from intents.matcher import Views
-from intents.normalize import fold
+from intents.normalize import fold, normalize
 from intents.rules import Place, gazetteer
+from intents.tokenizer import reading_of, tokenize
 from intents.types import Area, Evidence
 
 
@@ -30,6 +31,40 @@ def _names() -> tuple[_Name, ...]:
     return tuple(sorted(out, key=lambda n: -len(n.key)))
 
 
+class _NameIndex:
+    """Names indexed by their first two characters (every name has at least two)."""
+
+    def __init__(self, names: tuple[_Name, ...]) -> None:
+        self._by2: dict[str, list[_Name]] = {}
+        for n in names:
+            self._by2.setdefault(n.key[:2], []).append(n)
+
+    def find(self, text: str) -> list[tuple[int, int, _Name]]:
+        out = []
+        for i in range(len(text) - 1):
+            for n in self._by2.get(text[i : i + 2], ()):
+                if text.startswith(n.key, i):
+                    out.append((i, i + len(n.key), n))
+        return out
+
+
+@lru_cache(maxsize=1)
+def _index() -> _NameIndex:
+    return _NameIndex(_names())
+
+
+@lru_cache(maxsize=1)
+def _reading_index() -> _NameIndex:
+    """Names by their reading, for kana-only writing (とうきょう, おおさか)."""
+    out = []
+    for n in _names():
+        tokens = tokenize(normalize(n.place.name if n.key == fold(n.place.name) else n.key))
+        reading = fold("".join(reading_of(t) for t in tokens))
+        if len(reading) >= 3:
+            out.append(_Name(reading, n.place, n.municipal))
+    return _NameIndex(tuple(out))
+
+
 def find_area(views: Views) -> tuple[Area | None, tuple[Evidence, ...]]:
     """Find the place the message names, if any.
 
@@ -39,46 +74,50 @@ def find_area(views: Views) -> tuple[Area | None, tuple[Evidence, ...]]:
     Returns:
         The area (prefecture and, when named, municipality with JIS codes) and evidence.
     """
-    surface = views.surface
-    prefs: list[tuple[int, _Name]] = []
-    munis: list[tuple[int, _Name]] = []
+    spans: list[tuple[int, int, _Name]] = [
+        (*views.surface_span(i, j), n) for i, j, n in _index().find(views.surface)
+    ]
+    reading = views.reading
+    spans += [
+        (*views.token_span(reading, i, j), n)
+        for i, j, n in _reading_index().find(reading.text)
+        if i in reading.starts and j in reading.ends
+    ]
+    prefs: list[tuple[int, int, _Name]] = []
+    munis: list[tuple[int, int, _Name]] = []
     taken: list[tuple[int, int]] = []
-    for n in _names():
-        start = surface.find(n.key)
-        while start >= 0:
-            end = start + len(n.key)
-            if not any(s <= start < e or s < end <= e for s, e in taken):
-                taken.append((start, end))
-                (munis if n.municipal else prefs).append((start, n))
-            start = surface.find(n.key, end)
+    # Longest first: 北九州市 before 九州, 東京都 before 東京.
+    for start, end, n in sorted(spans, key=lambda f: (f[0] - f[1], f[0])):
+        if not any(s <= start < e or s < end <= e for s, e in taken):
+            taken.append((start, end))
+            (munis if n.municipal else prefs).append((start, end, n))
     if not prefs and not munis:
         return None, ()
     prefs.sort(key=lambda x: x[0])
     munis.sort(key=lambda x: x[0])
-    pref = prefs[0][1].place if prefs else None
+    pref = prefs[0][2].place if prefs else None
     muni: Place | None = None
-    for _, n in munis:
-        if n.place.ambiguous and (pref is None or pref.code != n.place.prefecture_code):
+    muni_span: tuple[int, int, _Name] | None = None
+    for m in munis:
+        place = m[2].place
+        if place.ambiguous and (pref is None or pref.code != place.prefecture_code):
             continue
-        if pref is None or pref.code == n.place.prefecture_code:
-            muni = n.place
+        if pref is None or pref.code == place.prefecture_code:
+            muni, muni_span = place, m
             break
     if muni and pref is None:
         pref = next(p for p in gazetteer().prefectures if p.code == muni.prefecture_code)
     if pref is None:
         return None, ()
-    evidence = []
-    for start, n in (*prefs[:1], *([m for m in munis if m[1].place is muni][:1])):
-        span = views.surface_span(start, start + len(n.key))
-        evidence.append(
-            Evidence(
-                "area", n.place.code, f"area.{n.place.name}", views.analysis.text[slice(*span)]
-            )
-        )
+    text = views.analysis.text
+    evidence = tuple(
+        Evidence("area", n.place.code, f"area.{n.place.name}", text[start:end])
+        for start, end, n in (*prefs[:1], *([muni_span] if muni_span else []))
+    )
     area = Area(
         prefecture=pref.name,
         prefecture_code=pref.code,
         municipality=muni.name if muni else None,
         municipality_code=muni.code if muni else None,
     )
-    return area, tuple(evidence)
+    return area, evidence

@@ -66,18 +66,21 @@ class Views:
 
 
 def _token_view(parts: Iterable[tuple[int, str]]) -> _TokenView:
-    chars: list[str] = []
+    """Join token strings and fold them (once for the whole string when lengths allow)."""
+    raw = [(i, p) for i, p in parts if p and p != " "]
+    joined = "".join(p for _, p in raw)
+    folded = fold(joined)
+    if len(folded) != len(joined):  # rare: a token with spaces or multi-char lower-casing
+        raw = [(i, f) for i, f in ((i, fold(p)) for i, p in raw) if f]
+        folded = "".join(p for _, p in raw)
     token_of: list[int] = []
     starts: set[int] = set()
     ends: set[int] = set()
-    for index, part in parts:
-        if not part:
-            continue
+    for index, part in raw:
         starts.add(len(token_of))
-        chars.append(part)
         token_of.extend([index] * len(part))
         ends.add(len(token_of))
-    return _TokenView("".join(chars), tuple(token_of), frozenset(starts), frozenset(ends))
+    return _TokenView(folded, tuple(token_of), frozenset(starts), frozenset(ends))
 
 
 def build_views(analysis: Analysis) -> Views:
@@ -91,8 +94,8 @@ def build_views(analysis: Analysis) -> Views:
     """
     surface, offsets = fold_with_offsets(analysis.text)
     tokens = [(i, t) for i, t in enumerate(analysis.tokens) if t.pos[0] not in _SKIP_POS]
-    norm = _token_view((i, fold(t.normalized)) for i, t in tokens)
-    reading = _token_view((i, fold(reading_of(t))) for i, t in tokens)
+    norm = _token_view((i, t.normalized) for i, t in tokens)
+    reading = _token_view((i, reading_of(t)) for i, t in tokens)
     return Views(
         analysis=analysis,
         surface=surface,
@@ -239,7 +242,48 @@ def match_keywords(views: Views) -> list[Hit]:
     return hits
 
 
-def match_patterns(views: Views, rules: Iterable[PatternRule]) -> list[Hit]:
+@dataclass(frozen=True, slots=True)
+class _Combined:
+    """Patterns of one label joined into one alternation, heaviest first."""
+
+    regex: re.Pattern[str]
+    rules: dict[str, PatternRule]  # group name → rule
+
+
+_COMBINED: dict[int, tuple[Sequence[PatternRule], tuple[_Combined, ...], tuple[_Combined, ...]]]
+_COMBINED = {}
+
+
+def _combine(rules: Sequence[PatternRule]) -> tuple[tuple[_Combined, ...], tuple[_Combined, ...]]:
+    """One regex per label (for the surface) and one for its kana-only patterns (reading).
+
+    Running one alternation per label instead of every pattern keeps matching cheap;
+    overlapping matches of one label would count once anyway.
+    """
+    cached = _COMBINED.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1], cached[2]
+
+    def build(selected: list[PatternRule]) -> tuple[_Combined, ...]:
+        buckets: dict[tuple[str, str, bool], list[PatternRule]] = {}
+        for r in selected:
+            buckets.setdefault((r.kind, r.label, r.mask), []).append(r)
+        out = []
+        for bucket in buckets.values():
+            bucket.sort(key=lambda r: -r.weight)
+            names = {f"_p{n}": r for n, r in enumerate(bucket)}
+            joined = "|".join(f"(?P<{name}>{r.regex.pattern})" for name, r in names.items())
+            out.append(_Combined(re.compile(joined), names))
+        return tuple(out)
+
+    surface = build(list(rules))
+    reading = build([r for r in rules if r.kana_only])
+    if isinstance(rules, tuple):
+        _COMBINED[id(rules)] = (rules, surface, reading)
+    return surface, reading
+
+
+def match_patterns(views: Views, rules: Sequence[PatternRule]) -> list[Hit]:
     """Run pattern rules on the hiragana surface (and kana-only ones on the reading).
 
     Args:
@@ -250,21 +294,21 @@ def match_patterns(views: Views, rules: Iterable[PatternRule]) -> list[Hit]:
         Hits with spans in the normalised text.
     """
     hits: list[Hit] = []
-    seen: set[tuple[str, int, int]] = set()
+    surface_sets, reading_sets = _combine(rules)
     surface, reading = views.surface_kana, views.reading_kana
-    for r in rules:
-        for m in r.regex.finditer(surface):
-            if m.end() > m.start():
+    for c in surface_sets:
+        for m in c.regex.finditer(surface):
+            if m.end() > m.start() and m.lastgroup:
+                r = c.rules[m.lastgroup]
                 span = views.surface_span(m.start(), m.end())
-                if (r.rule, *span) not in seen:
-                    seen.add((r.rule, *span))
-                    hits.append(Hit(r.kind, r.label, r.rule, *span, r.weight, mask=r.mask))
-        if r.kana_only and reading != surface:
-            for m in r.regex.finditer(reading):
-                if m.end() > m.start():
+                hits.append(Hit(r.kind, r.label, r.rule, *span, r.weight, mask=r.mask))
+    if reading != surface:
+        for c in reading_sets:
+            for m in c.regex.finditer(reading):
+                if m.end() > m.start() and m.lastgroup:
+                    r = c.rules[m.lastgroup]
                     span = views.token_span(views.reading, m.start(), m.end())
-                    if not any(h.rule == r.rule and h.start <= span[0] < h.end for h in hits):
-                        seen.add((r.rule, *span))
+                    if not any(h.label == r.label and h.start <= span[0] < h.end for h in hits):
                         hits.append(Hit(r.kind, r.label, r.rule, *span, r.weight, mask=r.mask))
     return hits
 

@@ -54,14 +54,35 @@ def normalize(text: str) -> str:
     return text.strip()
 
 
+_TO_KATAKANA = {c: c + 0x60 for c in range(0x3041, 0x3097)}
+_TO_HIRAGANA = {c: c - 0x60 for c in range(0x30A1, 0x30F7)}
+# One table for the character-wise part of fold(): kana → katakana, small → large kana,
+# dash-like marks → ー (str.translate is far cheaper than per-character Python).
+_FOLD_TABLE = {
+    **_TO_KATAKANA,
+    **{
+        ord(k): ord(v)
+        for k, v in zip("ァィゥェォッャュョヮヵヶ", "アイウエオツヤユヨワカケ", strict=True)
+    },
+    **{
+        ord(k): ord(v)
+        for k, v in zip("ぁぃぅぇぉっゃゅょゎゕゖ", "アイウエオツヤユヨワカケ", strict=True)
+    },
+    **dict.fromkeys(
+        [*range(0x2010, 0x2016), 0x2212, 0xFF0D, 0x30FC, 0xFF70, 0x301C, 0xFF5E, ord("~")],
+        ord("ー"),
+    ),
+}
+
+
 def to_katakana(text: str) -> str:
     """Map hiragana to katakana; other characters are kept."""
-    return "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" else c for c in text)
+    return text.translate(_TO_KATAKANA)
 
 
 def to_hiragana(text: str) -> str:
     """Map katakana to hiragana; other characters are kept."""
-    return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in text)
+    return text.translate(_TO_HIRAGANA)
 
 
 def fold(text: str) -> str:
@@ -77,9 +98,9 @@ def fold(text: str) -> str:
     Returns:
         The folded key; same length as the input minus spaces.
     """
-    text = to_katakana(text).translate(_SMALL_KANA)
-    text = _DASHES.sub("ー", text)
-    text = _KANA_HYPHEN.sub("ー", text)
+    text = text.translate(_FOLD_TABLE)
+    if "-" in text:
+        text = _KANA_HYPHEN.sub("ー", text)
     return text.lower().replace(" ", "")
 
 
@@ -96,17 +117,13 @@ def fold_with_offsets(text: str) -> tuple[str, tuple[int, ...]]:
         ``(folded, offsets)`` where ``folded == fold(text)`` and ``offsets[i]`` is the index
         in ``text`` of ``folded[i]``.
     """
-    out: list[str] = []
-    offsets: list[int] = []
-    for i, ch in enumerate(text):
-        if ch == " ":
-            continue
-        for c in fold(ch) if ch != "-" else "-":
-            if c == "-" and out and ("\u30a1" <= out[-1] <= "\u30fa" or out[-1] == "ー"):
-                c = "ー"
-            out.append(c)
-            offsets.append(i)
-    return "".join(out), tuple(offsets)
+    folded = fold(text)
+    if len(text.lower()) == len(text):  # the usual case: only spaces change the length
+        return folded, tuple(i for i, ch in enumerate(text) if ch != " ")
+    # Rare: lower-casing lengthens a character (İ → i̇); map each produced character back.
+    same_length = _KANA_HYPHEN.sub("ー", text.translate(_FOLD_TABLE))
+    offsets = [i for i, ch in enumerate(same_length) if ch != " " for _ in ch.lower()]
+    return folded, tuple(offsets)
 
 
 def kana_key(text: str) -> str:
