@@ -11,7 +11,13 @@ from bot.config import Config
 
 # Each feature module exposes ``setup(app: web.Application) -> None`` that adds its
 # routes, sub-apps and cleanup contexts. Order matters: shared resources come first.
-FEATURES: tuple[str, ...] = ("bot.core", "bot.web.admin", "bot.channels.web", "bot.channels.line")
+FEATURES: tuple[str, ...] = (
+    "bot.core",
+    "bot.relay",
+    "bot.web.admin",
+    "bot.channels.web",
+    "bot.channels.line",
+)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -7,6 +7,8 @@ from aiohttp import web
 
 from bot.config import Config
 from bot.dialogue.engine import Engine
+from handoff.bus import EventBus
+from handoff.desk import Desk
 from handoff.store import ConversationStore
 from knowledge.base import KnowledgeBase
 from knowledge.sessions import SessionStore
@@ -19,3 +21,6 @@ CONVERSATIONS = web.AppKey("conversations", ConversationStore)
 ENGINE = web.AppKey("engine", Engine)
 # Staff web sessions, login throttling and audit (opened by bot.web.auth).
 SESSIONS = web.AppKey("sessions", SessionStore)
+# The counselor handover: cases and the relay's event bus (opened by bot.relay).
+DESK = web.AppKey("desk", Desk)
+BUS = web.AppKey("bus", EventBus)

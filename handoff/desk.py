@@ -464,7 +464,9 @@ class Desk:
             self._queue_event(esc, "active")
         msg = self.store.add_message(esc.id, "counselor", text, author=user.name, now=self.clock())
         self._case_event(esc, {"type": "message", "message": _message_dict(msg)})
-        self._to_person(esc, {"kind": "text", "text": msg.text})
+        # The person gets what the counselor wrote (an agency's phone number must survive);
+        # what is kept and shown in the console is the masked copy.
+        self._to_person(esc, {"kind": "text", "text": text.strip()})
         return msg
 
     def send_resource(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -29,6 +30,7 @@ from bot.dialogue.replies import (
     TextReply,
 )
 from bot.identity import user_key
+from bot.relay import follow_widget
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +218,7 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
     request.app[SOCKETS].add(ws)
     session: str | None = None
     config = request.app[keys.CONFIG]
+    follower: asyncio.Task[None] | None = None  # counselor messages (bot.relay)
     try:
         while not ws.closed:
             try:
@@ -232,8 +235,11 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
                 await ws.send_json(_ws_error("bad_frame", "send JSON text frames"))
                 continue
             session = await _ws_frame(request.app, ws, msg.data, session, config)
+            follower = follow_widget(request.app, ws, session, follower)
     finally:
         request.app[SOCKETS].discard(ws)
+        if follower is not None:
+            follower.cancel()
     return ws
 
 

@@ -1,0 +1,368 @@
+"""The bot side of the handover: offer a counselor, keep the bot silent, relay both ways.
+
+The engine calls :meth:`Relay.intercept` before its own handlers on every turn:
+
+- 人と話したい (typed, or the 相談員と話したい button) → what will be shared, and the
+  consent question 同意する / 匿名のまま / やめる; the choice creates the case;
+- while a case is open the bot stays silent: messages go to the counselor, only
+  最初から (leaves the case) and 履歴を消して (deletes everything) still work, and crisis
+  words while nobody has answered yet bring the crisis lines at once;
+- counselor messages, resource cards and notices (claimed, wait grew, closed …) reach the
+  person through the bus: the widget socket listens on ``person:<key>``, LINE pushes from
+  ``deliver:line``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from bot import keys
+from bot.channels.base import IncomingMessage
+from bot.dialogue.commands import match_command
+from bot.dialogue.engine import Engine, match_offered
+from bot.dialogue.handlers.crisis import crisis_referrals
+from bot.dialogue.replies import HandoffNotice, Reply, TextReply
+from bot.dialogue.state import CONSENT
+from bot.dialogue.turn import Turn
+from handoff.bus import EventBus, MemoryBus
+from handoff.desk import Desk
+from handoff.models import CaseSummary
+from handoff.states import WAITING
+from knowledge.hours import JST
+from knowledge.types import Referral
+
+logger = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 60.0
+COUNSELOR_PREFIX = "【相談員】"
+_WEEKDAYS = "月火水木金土日"
+_NOTICE_TEMPLATES = {
+    "claimed": "handoff_claimed",
+    "closed": "handoff_closed",
+    "returned": "handoff_returned",
+    "abandoned": "handoff_abandoned",
+    "transferred": "handoff_transferred",
+    "wait_grew": "handoff_wait_grew",
+}
+CONSENT_BUTTONS = (
+    ("btn_handoff_full", "handoff:full"),
+    ("btn_handoff_anonymous", "handoff:anonymous"),
+    ("btn_handoff_cancel", "handoff:cancel"),
+)
+
+
+def format_wait(seconds: float) -> str:
+    """A wait as people say it: 約10分 / 約1時間30分 (rounded up to 5 minutes)."""
+    minutes = max(5, math.ceil(seconds / 60 / 5) * 5)
+    if minutes < 60:
+        return f"約{minutes}分"
+    hours, rest = divmod(minutes, 60)
+    return f"約{hours}時間" + (f"{rest}分" if rest else "")
+
+
+def format_moment(timestamp: float) -> str:
+    """A moment in Japan time: 1月14日（月）9時00分."""
+    t = datetime.fromtimestamp(timestamp, JST)
+    return f"{t.month}月{t.day}日（{_WEEKDAYS[t.weekday()]}）{t.hour}時{t.minute:02d}分"
+
+
+class Relay:
+    """Engine intercept, person-side rendering and delivery loops for the handover."""
+
+    def __init__(self, desk: Desk, engine: Engine) -> None:
+        """Create the relay and attach it to the engine (intercept and forget hooks)."""
+        self.desk = desk
+        self.engine = engine
+        engine.intercepts.append(self.intercept)
+        engine.forget_hooks.append(self.forget)
+
+    # -- the engine's side ------------------------------------------------------------
+
+    def intercept(self, turn: Turn, incoming: IncomingMessage) -> str | None:
+        """Handle the turn when it belongs to the handover; None lets the bot answer.
+
+        Returns:
+            A short label for the log when handled, else None.
+        """
+        key = turn.user_key
+        case = self.desk.open_case(key)
+        text = (incoming.text or "").strip()
+        postback = incoming.postback
+        if postback is None and text:
+            postback = match_offered(text, turn.state.offered)
+        if case is None:
+            if postback and postback.startswith("handoff:"):
+                return self._choose(turn, incoming, postback.partition(":")[2])
+            wants = postback == "cmd:human" or (
+                postback is None and text and match_command(text) == "human"
+            )
+            if wants and turn.state.phase != CONSENT:
+                return self._offer(turn)
+            return None
+        # A counselor has (or will have) the conversation: the bot stays silent.
+        if postback == "cmd:restart" or (text and match_command(text) == "restart"):
+            self.desk.person_leaves(key)
+            turn.say("handoff_left")
+            return None  # the engine's 最初から runs next
+        if text and match_command(text) == "delete":
+            return None  # 履歴を消して: the engine deletes; the forget hook empties the case
+        if postback is not None or not text:
+            turn.say("handoff_in_progress")
+            return "handoff:busy"
+        u = self.engine._safe_understand(text)
+        relayed = self.desk.person_message(key, text, crisis=u.crisis, now=turn.now)
+        if u.crisis != "none":
+            levels = ("none", "concern", "urgent")
+            turn.state = turn.state.with_(
+                crisis=max(u.crisis, turn.state.crisis, key=levels.index)
+            )
+            turn.count("crisis", u.crisis)
+            if relayed is not None and relayed[0].state == WAITING:
+                # Nobody has answered yet: never leave the person without a phone line.
+                turn.say("handoff_crisis_waiting")
+                referrals = crisis_referrals(turn, u.crisis_categories)
+                if referrals:
+                    turn.add(turn.renderer.resources(referrals, now=turn.when))
+        return "handoff:relay"
+
+    def _offer(self, turn: Turn) -> str:
+        slots = turn.state.slots
+        office = self.desk.offices.route(slots.area, slots.topics)
+        turn.count("handoff", "offered")
+        turn.ask("handoff_explain", CONSENT_BUTTONS, office=office.label)
+        return "handoff:offer"
+
+    def _choose(self, turn: Turn, incoming: IncomingMessage, value: str) -> str:
+        if value == "cancel":
+            turn.count("handoff", "cancelled")
+            turn.say("handoff_cancelled")
+            return "handoff:cancel"
+        if value not in ("full", "anonymous"):
+            turn.say("unknown_choice")
+            return "handoff:unknown"
+        state = turn.state
+        slots = state.slots
+        if state.crisis != "none":
+            reason = "crisis"
+        elif not slots.topics or state.fallback >= 2 or not slots.confident:
+            reason = "unroutable"
+        else:
+            reason = "requested"
+        recommended = tuple(r.resource.id for r in turn.route(slots, crisis=state.crisis))
+        area = slots.area
+        summary = CaseSummary(
+            topics=slots.topics,
+            audience=slots.audience,
+            age_group=slots.age_group,
+            area_name=(area.municipality or area.prefecture) if area else None,
+            area_code=(area.municipality_code or area.prefecture_code) if area else None,
+            crisis=state.crisis,
+            recommended=recommended,
+        )
+        conv = self.engine.store.get(turn.user_key)
+        conversation_id = conv.id if conv is not None and conv.consent == "granted" else None
+        case, info = self.desk.escalate(
+            user_key=turn.user_key,
+            channel=turn.channel,
+            consent=value,
+            reason=reason,
+            summary=summary,
+            area=area,
+            conversation_id=conversation_id,
+            now=turn.now,
+        )
+        turn.count("handoff", value)
+        office = self.desk.office_of(case)
+        if info.open_now:
+            text = turn.renderer.text(
+                "handoff_waiting",
+                position=info.position,
+                wait=format_wait(info.expected_wait_seconds),
+            )
+        elif info.next_opening is not None:
+            text = turn.renderer.text(
+                "handoff_after_hours",
+                office=office.label,
+                next_opening=format_moment(info.next_opening),
+            )
+        else:
+            text = turn.renderer.text("handoff_no_opening")
+        turn.add(HandoffNotice(status="waiting", text=text))
+        if not info.open_now or state.crisis != "none":
+            referrals = crisis_referrals(turn, ())
+            if referrals:
+                turn.add(turn.renderer.resources(referrals, now=turn.when))
+        logger.info("case %d queued (%s, %s)", case.id, reason, value)
+        return "handoff:queued"
+
+    def forget(self, user_key: str) -> None:
+        """The person deleted their conversation: their case ends and is emptied."""
+        self.desk.forget(user_key)
+
+    # -- the person's side ------------------------------------------------------------
+
+    def render(self, event: Mapping[str, Any]) -> list[Reply]:
+        """What a ``to_person`` bus event shows the person (empty when nothing)."""
+        renderer = self.engine.renderer
+        kind = event.get("kind")
+        if kind == "text":
+            return [TextReply(COUNSELOR_PREFIX + str(event.get("text", "")))]
+        if kind == "resource":
+            resource = self.desk_kb_resource(str(event.get("resource_id", "")))
+            if resource is None:
+                return []
+            referral = Referral(resource=resource, reason="相談員からのご案内です。", rank=1)
+            return [renderer.resources([referral], now=datetime.now(JST))]
+        if kind == "notice":
+            notice = str(event.get("notice", ""))
+            template = _NOTICE_TEMPLATES.get(notice)
+            if template is None:
+                return []
+            context: dict[str, Any] = {}
+            if notice == "wait_grew":
+                context = {
+                    "position": event.get("position", 0),
+                    "wait": format_wait(float(event.get("wait_seconds", 0.0))),
+                }
+            elif notice == "transferred":
+                context = {"office": event.get("office", "")}
+            return [HandoffNotice(status=notice, text=renderer.text(template, **context))]
+        return []
+
+    def desk_kb_resource(self, resource_id: str) -> Any:
+        """The knowledge base's resource with this id, or None."""
+        get = getattr(self.engine.kb, "get_resource", None)
+        return get(resource_id) if get is not None and resource_id else None
+
+
+# -- delivery loops ---------------------------------------------------------------------------
+
+
+async def _deliver_line(app: web.Application, relay: Relay, bus: EventBus) -> None:
+    """Push what counselors send to people on LINE."""
+    from bot.channels.line import LINE, PushFailed
+
+    sub = bus.subscribe("deliver:line")
+    try:
+        async for event in sub:
+            channel = app.get(LINE)
+            replies = relay.render(event)
+            if channel is None or not replies:
+                continue
+            try:
+                await channel.push(str(event["user_key"]), replies)
+            except PushFailed as exc:
+                logger.warning("case %s: LINE push failed (%s)", event.get("case"), exc.reason)
+            except Exception:
+                logger.exception("case %s: LINE push failed", event.get("case"))
+    finally:
+        sub.close()
+
+
+async def _sweep(desk: Desk) -> None:
+    """Abandon idle cases now and then (crisis cases never)."""
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        try:
+            desk.expire()
+        except Exception:
+            logger.exception("handoff sweep failed; retrying")
+
+
+async def follow_person(
+    app: web.Application, user_key: str, send: Any, reply_to_json: Any
+) -> None:
+    """Forward ``to_person`` events of one person to a widget socket until cancelled.
+
+    Args:
+        app: the application (relay and bus).
+        user_key: the person.
+        send: ``async (frame: dict) -> None`` writing to the socket.
+        reply_to_json: the widget's reply → JSON function.
+    """
+    relay = app.get(RELAY)
+    bus = app.get(keys.BUS)
+    if relay is None or bus is None:
+        return
+    sub = bus.subscribe(f"person:{user_key}")
+    try:
+        async for event in sub:
+            replies = relay.render(event)
+            if replies:
+                frame = {
+                    "type": "reply",
+                    "id": None,
+                    "messages": [reply_to_json(r) for r in replies],
+                }
+                await send(frame)
+    finally:
+        sub.close()
+
+
+def follow_widget(
+    app: web.Application,
+    ws: web.WebSocketResponse,
+    session: str | None,
+    task: asyncio.Task[None] | None,
+) -> asyncio.Task[None] | None:
+    """Keep one widget socket following its session's person (call after every frame).
+
+    Returns:
+        The follower task (a new one when the socket's session changed).
+    """
+    if session is None or app.get(RELAY) is None:
+        return task
+    from bot.channels.web import CHANNEL, reply_to_json
+    from bot.identity import user_key
+
+    key = user_key(CHANNEL, session, app[keys.CONFIG].secret)
+    name = f"widget-follow:{hash(key)}"
+    if task is not None and not task.done() and task.get_name() == name:
+        return task
+    if task is not None:
+        task.cancel()
+
+    async def send(frame: dict[str, Any]) -> None:
+        if not ws.closed:
+            await ws.send_json(frame)
+
+    return asyncio.create_task(follow_person(app, key, send, reply_to_json), name=name)
+
+
+RELAY = web.AppKey("relay", Relay)
+
+
+async def _ctx(app: web.Application) -> AsyncIterator[None]:
+    bus = MemoryBus()
+    kb = app[keys.KB]
+    desk = Desk.open(app[keys.DB], bus=bus, users=kb.list_users)
+    app[keys.BUS] = bus
+    app[keys.DESK] = desk
+    app[RELAY] = Relay(desk, app[keys.ENGINE])
+    tasks = [
+        asyncio.create_task(_deliver_line(app, app[RELAY], bus)),
+        asyncio.create_task(_sweep(desk)),
+    ]
+    logger.info("handoff desk ready (%d offices)", len(list(desk.offices)))
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        bus.close()
+
+
+def setup(app: web.Application) -> None:
+    """Open the desk and bus after ``bot.core`` and attach the relay to the engine."""
+    app.cleanup_ctx.append(_ctx)
