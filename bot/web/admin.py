@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib
 import logging
 from datetime import datetime, timedelta, timezone
 from importlib import resources
@@ -867,8 +868,23 @@ def create_admin_app() -> web.Application:
 
 
 def setup(app: web.Application) -> None:
-    """Mount ``/admin`` (after ``bot.core``; opens the session store via ``bot.web.auth``)."""
+    """Mount ``/admin`` (after ``bot.core``; opens the session store via ``bot.web.auth``).
+
+    Other features add pages to the admin by defining ``extend_admin(sub)`` in their
+    module (listed in ``bot.app.FEATURES``): it receives the admin sub-app before it is
+    mounted (a mounted sub-app's router is frozen). Their routes go through the same
+    middlewares, so each must declare its roles with :func:`bot.web.auth.require_role`.
+    """
+    from bot.app import FEATURES
+
     auth.setup(app)
+    sub = create_admin_app()
+    for name in FEATURES:
+        if name == __name__:
+            continue
+        extend = getattr(importlib.import_module(name), "extend_admin", None)
+        if extend is not None:
+            extend(sub)
     app.router.add_get(PREFIX, _to_index)
-    app.add_subapp(PREFIX, create_admin_app())
+    app.add_subapp(PREFIX, sub)
     app.on_startup.append(_first_run_hint)
