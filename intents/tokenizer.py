@@ -26,7 +26,7 @@ def _dictionary() -> Dictionary:
 
 @lru_cache(maxsize=1)
 def _tokenizer() -> _SudachiTokenizer:
-    return _dictionary().create(mode=SplitMode.C)
+    return _dictionary().tokenizer(mode=SplitMode.C)
 
 
 def load() -> None:
