@@ -22,6 +22,7 @@ from knowledge.hours import default_holidays, open_now
 from knowledge.loader import Bundle, default_bundle
 from knowledge.models import FaqEntry, FaqHit, Revision, Template, User
 from knowledge.records import faq_to_dict, resource_to_dict, template_to_dict
+from knowledge.routing import KindChoice, route_kinds
 from knowledge.store import Store
 from knowledge.taxonomy import Taxonomy, load_taxonomy
 from knowledge.types import Referral, Resource
@@ -63,52 +64,8 @@ class Change:
     fields: tuple[str, ...]  # changed field names (empty for create)
 
 
-@dataclass(frozen=True, slots=True)
-class _KindChoice:
-    kind: str
-    reason: str
-
-
-def _fallback_route_kinds(u: Understanding, limit: int = 5) -> tuple[_KindChoice, ...]:
-    """Minimal kind choice until ``knowledge.routing`` lands (removed afterwards)."""
-    kinds: list[str] = []
-    if u.crisis == "urgent":
-        kinds += ["emergency", "crisis_line"]
-    elif u.crisis == "concern":
-        kinds += ["crisis_line", "emergency"]
-    table = {
-        "theft": ["probation_office", "mental_health_center", "self_help_group"],
-        "drugs": ["mental_health_center", "self_help_group", "family_group"],
-        "alcohol": ["mental_health_center", "self_help_group", "family_group"],
-        "gambling": ["mental_health_center", "self_help_group", "family_group"],
-        "sexual": ["probation_office", "mental_health_center", "legal_support"],
-        "violence": ["dv_support", "police_consultation", "emergency"],
-        "child_abuse": ["child_guidance_center", "emergency"],
-        "juvenile": ["juvenile_support_center", "child_guidance_center", "probation_office"],
-        "housing": ["municipal_welfare", "housing_support", "probation_office"],
-        "employment": ["employment_support", "probation_office"],
-        "livelihood": ["municipal_welfare", "legal_support"],
-        "health": ["mental_health_center", "community_care_center", "crisis_line"],
-        "legal": ["legal_support", "probation_office"],
-        "probation": ["probation_office", "hogoshi_center"],
-        "victim": ["victim_support", "police_consultation"],
-        "isolation": ["crisis_line", "municipal_welfare"],
-        "other": ["municipal_welfare", "probation_office"],
-    }
-    for topic in u.topic_ids or ("other",):
-        kinds += table.get(topic, [])
-    if u.age_group == "elderly":
-        kinds.insert(0 if not u.crisis or u.crisis == "none" else 2, "community_care_center")
-    out = tuple(_KindChoice(k, "") for k in dict.fromkeys(kinds))
-    return out[:limit]
-
-
-def _route_kinds(u: Understanding, limit: int = 5) -> tuple[Any, ...]:
-    try:
-        from knowledge.routing import route_kinds
-    except ImportError:
-        return _fallback_route_kinds(u, limit)
-    return tuple(route_kinds(u, limit=limit))
+def _route_kinds(u: Understanding, limit: int = 5) -> tuple[KindChoice, ...]:
+    return route_kinds(u, limit=limit)
 
 
 def _closeness(r: Resource, area: Area | None) -> int | None:
@@ -806,7 +763,7 @@ class KnowledgeBase:
         if not (area and (area.municipality_code or area.prefecture_code)):
             area = None
         topics = tuple(t for t in u.topic_ids if t not in u.negated_topics) or ("other",)
-        pools: list[tuple[Any, list[tuple[int, Resource]]]] = []
+        pools: list[tuple[KindChoice, list[tuple[int, Resource]]]] = []
         resources = self._active_resources()
         for choice in _route_kinds(u, limit=5):
             pool: list[tuple[tuple[int, int, int, int, str], int, Resource]] = []
@@ -822,7 +779,7 @@ class KnowledgeBase:
                 pool.append(((closeness, specific, fit, opened, r.id), closeness, r))
             pool.sort(key=lambda x: x[0])
             pools.append((choice, [(c, r) for _, c, r in pool]))
-        chosen: list[tuple[Any, int, Resource]] = []
+        chosen: list[tuple[KindChoice, int, Resource]] = []
         seen: set[str] = set()
         for choice, pool in pools:  # first pass: the best resource of each kind
             if len(chosen) < limit and pool:
@@ -843,8 +800,8 @@ class KnowledgeBase:
             for i, (choice, closeness, r) in enumerate(chosen, start=1)
         ]
 
-    def _reason(self, choice: Any, closeness: int, r: Resource, area: Area | None) -> str:
-        base = (getattr(choice, "reason", "") or "").strip()
+    def _reason(self, choice: KindChoice, closeness: int, r: Resource, area: Area | None) -> str:
+        base = (choice.reason or "").strip()
         if base and not base.endswith(("。", "！", "？")):
             base += "。"
         if not base:
