@@ -8,6 +8,8 @@ from intents.rules import cue_rules
 # Equal scores: a stated role beats a relation, a relation beats the first person.
 _AUDIENCE_ORDER = ("supporter", "family", "self", "resident")
 _AGE_ORDER = ("minor", "elderly", "adult")
+# A cue rule counts at most this often: 「息子は…主人は…」 is more family than one mention.
+_RULE_REPEATS = 2
 
 
 def _best(scores: dict[str, float], order: tuple[str, ...]) -> str | None:
@@ -20,7 +22,7 @@ def _best(scores: dict[str, float], order: tuple[str, ...]) -> str | None:
 def _sum_by_label(hits: list[Hit]) -> dict[str, float]:
     """Sum cue weights per label.
 
-    Overlapping hits of one label count once (the strongest), and each rule counts once,
+    Overlapping hits of one label count once (the strongest), and each rule counts at most twice,
     so one word matched by two patterns, or repeated, does not outvote the rest.
     """
     scores: dict[str, float] = {}
@@ -29,7 +31,7 @@ def _sum_by_label(hits: list[Hit]) -> dict[str, float]:
         by_label.setdefault(h.label, []).append(h)
     for label, group in by_label.items():
         group.sort(key=lambda h: (h.start, -h.weight))
-        used: set[str] = set()
+        used: dict[str, int] = {}
         total = 0.0
         end = -1
         best = 0.0
@@ -37,11 +39,11 @@ def _sum_by_label(hits: list[Hit]) -> dict[str, float]:
         for h in group:
             if h.start >= end:  # a new cluster of overlapping hits
                 if best_rule:
-                    used.add(best_rule)
+                    used[best_rule] = used.get(best_rule, 0) + 1
                 total += best
                 best, best_rule = 0.0, ""
             end = max(end, h.end)
-            if h.rule not in used and h.weight > best:
+            if used.get(h.rule, 0) < _RULE_REPEATS and h.weight > best:
                 best, best_rule = h.weight, h.rule
         scores[label] = total + best
     return scores
