@@ -17,6 +17,7 @@ FEATURES: tuple[str, ...] = (
     "bot.web.admin",
     "bot.channels.web",
     "bot.channels.line",
+    "bot.retention",
 )
 
 

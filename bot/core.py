@@ -7,9 +7,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import sqlite_utils
 from aiohttp import web
 
-from bot import keys
+from bot import keys, retention
+from bot.config import Config
 from bot.dialogue.engine import Engine
 from handoff.store import ConversationStore
 from knowledge.base import KnowledgeBase
@@ -33,7 +35,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[keys.CONVERSATIONS] = store
         app[keys.ENGINE] = Engine(kb, store, config)
         logger.info("database, knowledge base and dialogue engine ready")
-        purger = asyncio.create_task(_purge_periodically(store, config.retention_days))
+        purger = asyncio.create_task(_purge_periodically(db, config))
         try:
             yield
         finally:
@@ -44,13 +46,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         db.close()
 
 
-async def _purge_periodically(store: ConversationStore, retention_days: int) -> None:
-    """Delete conversations past retention and expired event claims, once an hour."""
+async def _purge_periodically(db: sqlite_utils.Database, config: Config) -> None:
+    """Delete everything past retention once an hour (``bot.retention.purge``)."""
     while True:
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)
         try:
-            store.purge_expired(retention_days)
-            store.purge_events()
+            retention.purge(db, config)
         except Exception:
             logger.exception("periodic purge failed; retrying next hour")
 

@@ -454,6 +454,25 @@ class EscalationStore:
                 self.db.execute("UPDATE escalations SET user_key = NULL WHERE id = ?", [esc_id])
         return len(ids)
 
+    def delete_expired(self, retention_days: int, now: float | None = None) -> int:
+        """Delete finished cases past retention with their history, live chat and notes.
+
+        The audit log keeps its entries (who opened which case number, and when): it holds
+        no text of the conversation and is the record of access.
+
+        Returns:
+            How many cases were deleted.
+        """
+        now = time.time() if now is None else now
+        cutoff = now - retention_days * 86400
+        cur = self.db.execute(
+            f"DELETE FROM escalations WHERE {_FINAL} AND COALESCE(closed_at, updated_at) < ?",
+            [cutoff],
+        )
+        if cur.rowcount:
+            logger.info("deleted %d finished cases past retention", cur.rowcount)
+        return cur.rowcount
+
     def open_cases_idle(self) -> list[Escalation]:
         """All open cases (for the abandonment check)."""
         return [

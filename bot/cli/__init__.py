@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "bot.cli.user",
     "bot.cli.triage",
     "bot.cli.chat",
+    "bot.cli.purge",
 )
 
 

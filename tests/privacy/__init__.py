@@ -1,0 +1,1 @@
+"""Privacy rules, proved: retention, deletion, logs, the notice, consent and audit views."""

@@ -1,0 +1,1 @@
+"""Web security, proved: routes × roles, escaping, request limits, hostile and malformed input."""
