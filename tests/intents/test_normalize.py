@@ -37,3 +37,25 @@ def test_normalize(raw: str, expected: str) -> None:
 )
 def test_fold_meets(a: str, b: str) -> None:
     assert fold(normalize(a)) == fold(normalize(b))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["マンビキ ガ", "ケース-ワーカ-", "a-b AB しゃぶ~", "İx 〜--a", "", "   ", "ｶﾞ ﾊﾟﾁﾝｺ"],
+)
+def test_fold_with_offsets_maps_back(text: str) -> None:
+    from intents.normalize import fold_with_offsets
+
+    text = normalize(text) if text.strip() else text
+    folded, offsets = fold_with_offsets(text)
+    assert folded == fold(text)
+    assert len(offsets) == len(folded)
+    assert all(0 <= i < len(text) for i in offsets)
+    assert list(offsets) == sorted(offsets)
+
+
+def test_pattern_key_folds_kana_only() -> None:
+    from intents.normalize import kana_key, pattern_key
+
+    assert pattern_key(r"(シャブ|\d+歳)\S") == r"(しやぶ|\d+歳)\S"
+    assert kana_key(fold("シャブ")) == "しやぶ"

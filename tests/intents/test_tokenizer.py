@@ -1,0 +1,51 @@
+"""Sudachi tokenisation and the Analysis built on it."""
+
+from __future__ import annotations
+
+import pytest
+
+from intents.tokenizer import MAX_ANALYSIS_CHARS, analyse, reading_of, tokenize
+
+pytestmark = pytest.mark.usefixtures("sudachi")
+
+
+def test_tokens_carry_forms_and_offsets() -> None:
+    text = "覚せい剤と万引をした"
+    tokens = tokenize(text)
+    assert "".join(t.surface for t in tokens) == text
+    for t in tokens:
+        assert text[t.start : t.end] == t.surface
+    by_surface = {t.surface: t for t in tokens}
+    assert by_surface["万引"].normalized == "万引き"  # normalized form
+    assert by_surface["覚せい剤"].reading == "カクセイザイ"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("まんびき", "万引き"),
+        ("ﾏﾝﾋﾞｷ", "万引き"),
+        ("かくせいざい", "覚醒剤"),
+        ("ほごかんさつ", "保護観察"),
+    ],
+)
+def test_reading_meets_across_scripts(a: str, b: str) -> None:
+    assert analyse(a).reading == analyse(b).reading
+
+
+def test_reading_keeps_numbers_and_latin() -> None:
+    tokens = tokenize("78歳 AA")
+    assert [reading_of(t) for t in tokens if t.surface in ("78", "AA")] == ["78", "AA"]
+
+
+def test_empty_and_symbol_only() -> None:
+    for raw in ("", "   ", "😭😭😭", "\x00\x01"):
+        a = analyse(raw)
+        assert a.tokens == () or all(t.surface.strip() == "" for t in a.tokens)
+
+
+def test_long_input_is_cut_not_rejected() -> None:
+    a = analyse("万引きがやめられません。" * 10_000)
+    assert a.truncated
+    assert len(a.text) == MAX_ANALYSIS_CHARS
+    assert a.tokens[-1].end <= len(a.text)
