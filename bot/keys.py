@@ -9,6 +9,7 @@ from bot.config import Config
 from bot.dialogue.engine import Engine
 from handoff.bus import EventBus
 from handoff.desk import Desk
+from handoff.stats import ConversationTracker, Statistics
 from handoff.store import ConversationStore
 from knowledge.base import KnowledgeBase
 from knowledge.sessions import SessionStore
@@ -24,3 +25,6 @@ SESSIONS = web.AppKey("sessions", SessionStore)
 # The counselor handover: cases and the relay's event bus (opened by bot.relay).
 DESK = web.AppKey("desk", Desk)
 BUS = web.AppKey("bus", EventBus)
+# Statistics of ended conversations and the tracker of open ones (opened by bot.web.stats).
+STATS = web.AppKey("stats", Statistics)
+STATS_TRACKER = web.AppKey("stats_tracker", ConversationTracker)
