@@ -19,7 +19,7 @@ from bot.dialogue.replies import ResourcesReply
 from bot.web import admin
 from bot.web.auth import require_role
 from bot.web.charts import chart
-from handoff.stats import JST, ConversationTracker, Report, Statistics, Table
+from handoff.stats import HANDOFF_OUTCOMES, JST, ConversationTracker, Report, Statistics, Table
 
 if TYPE_CHECKING:
     from bot.channels.base import IncomingMessage
@@ -91,15 +91,42 @@ async def _stats_ctx(app: web.Application) -> AsyncIterator[None]:
     engine = app[keys.ENGINE]
     engine.turn_hooks.append(turn_observer(tracker))
     engine.forget_hooks.append(lambda user_key: tracker.end(user_key, engine.clock()))
-    sweeper = asyncio.create_task(_sweep_periodically(tracker, engine.clock))
+    tasks = [asyncio.create_task(_sweep_periodically(tracker, engine.clock))]
+    if keys.DESK in app and keys.BUS in app:
+        from handoff.desk import ALL_OFFICES
+
+        cases = app[keys.BUS].subscribe(ALL_OFFICES)
+        tasks.append(asyncio.create_task(_follow_cases(app[keys.DESK], cases, tracker)))
     try:
         yield
     finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         counted = tracker.flush()
         logger.info("statistics: %d open conversations counted at shutdown", counted)
+
+
+async def _follow_cases(desk: Any, cases: Any, tracker: ConversationTracker) -> None:
+    """Follow the desk's queue events: a new case holds its conversation open, a final one
+    counts it (read from the persisted case, so a restart in between loses nothing)."""
+    try:
+        async for event in cases:
+            change, case_id = event.get("change"), event.get("case")
+            if case_id is None or (change != "created" and change not in HANDOFF_OUTCOMES):
+                continue
+            try:
+                case = desk.store.get(case_id)
+                if change == "created":
+                    tracker.case_started(case)
+                else:
+                    tracker.case_ended(case)
+            except Exception:
+                logger.exception("statistics could not follow case %s", case_id)
+    finally:
+        cases.close()
 
 
 async def _sweep_periodically(tracker: ConversationTracker, clock: Callable[[], float]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -218,3 +219,44 @@ async def test_conversations_are_counted_when_they_end(staff: Staff) -> None:
     dump = "\n".join(stats.store.db.conn.iterdump())
     stats_lines = [line for line in dump.splitlines() if "stats_" in line]
     assert not any("万引き" in line or session in line for line in stats_lines)
+
+
+async def test_a_handoff_is_counted_from_the_desk_events(staff: Staff) -> None:
+    from handoff.models import CaseSummary, Outcome
+
+    app = staff.app
+    desk, tracker, stats = app[keys.DESK], app[keys.STATS_TRACKER], app[keys.STATS]
+    kb = app[keys.KB]
+    kb.add_user("pat", "counselor", "pat-counsel-pass-9", office_id="sample_probation")
+    counselor = kb.get_user("pat")
+    assert counselor is not None
+    first = await staff.client.post("/api/chat", json={"text": "息子が薬物をやめられません"})
+    session = (await first.json())["session"]
+    assert len(tracker) == 1
+    user_key = next(iter(tracker._open))
+    clock = app[keys.ENGINE].clock
+    case, _ = desk.escalate(
+        user_key=user_key,
+        channel="web",
+        consent="anonymous",
+        reason="requested",
+        summary=CaseSummary(topics=("drugs",), audience="family", age_group="adult"),
+        now=clock() - 600,
+    )
+    await asyncio.sleep(0.05)
+    assert tracker.sweep(clock() + 3600) == 0  # with a counselor: not idle
+    desk.claim(counselor, case.id)
+    desk.close(counselor, case.id, Outcome(referred_kinds=("mental_health_center",)))
+    await asyncio.sleep(0.05)
+    # Back with the bot: counted once, when the conversation ends.
+    assert stats.store.count_rows() == 0
+    await staff.client.post("/api/chat", json={"session": session, "text": "履歴を消して"})
+    rows = stats.store.db.execute(
+        "SELECT office, topic, handoff, handoff_outcome, pickup_seconds IS NOT NULL "
+        "FROM stats_conversations"
+    ).fetchall()
+    assert rows == [("sample_probation", "drugs", 1, "closed", 1)]
+    kinds = stats.store.db.execute(
+        "SELECT kind FROM stats_referrals WHERE source = 'counselor'"
+    ).fetchall()
+    assert kinds == [("mental_health_center",)]
