@@ -1,0 +1,197 @@
+"""understand(): topics, audience, age group, area, negation, time, scope, confidence."""
+
+from __future__ import annotations
+
+import pytest
+
+from intents import understand
+from intents.rules import TOPICS
+
+pytestmark = pytest.mark.usefixtures("sudachi")
+
+TOPIC_EXAMPLES = {
+    "theft": "万引きがどうしてもやめられません",
+    "drugs": "大麻をやめたいのに、また吸ってしまった",
+    "alcohol": "毎日お酒を飲みすぎて記憶がなくなります",
+    "gambling": "競艇で生活費を使い込んでしまいました",
+    "sexual": "電車で痴漢をしてしまう衝動がおさえられない",
+    "violence": "夫の暴力がひどくて家にいるのが怖い",
+    "child_abuse": "隣の家で虐待されている子がいるかもしれません",
+    "juvenile": "中学生の息子が夜遊びをして補導されました",
+    "housing": "出所したけど住むところがありません",
+    "employment": "前科があって就職できません。履歴書の書き方も分からない",
+    "livelihood": "生活保護を受けたいのですが、どこで申請できますか",
+    "health": "弟は知的障害があって、通院を嫌がります",
+    "legal": "国選弁護人はどうやって頼めばいいですか",
+    "probation": "保護観察中の遵守事項について知りたい",
+    "victim": "特殊詐欺の被害にあいました",
+    "isolation": "話し相手がいなくて孤独です",
+}
+
+
+def test_every_topic_has_an_example() -> None:
+    assert set(TOPIC_EXAMPLES) == set(TOPICS) - {"other"}
+
+
+@pytest.mark.parametrize(("topic", "text"), sorted(TOPIC_EXAMPLES.items()))
+def test_each_topic(topic: str, text: str) -> None:
+    u = understand(text)
+    assert u.topic == topic
+    assert u.in_scope
+    assert any(
+        e.kind == "topic" and e.label == topic and e.matched in u_text(text) for e in u.evidence
+    )
+    assert len(u.topics) <= 5
+    assert [t.score for t in u.topics] == sorted((t.score for t in u.topics), reverse=True)
+
+
+def u_text(text: str) -> str:
+    from intents.normalize import normalize
+
+    return normalize(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "audience"),
+    [
+        ("息子が覚醒剤で捕まりました", "family"),
+        ("母（80）が万引きをしてしまいました", "family"),
+        ("保護司です。担当の方が仕事を探しています", "supporter"),
+        ("ケースワーカーをしています。利用者さんの飲酒が心配です", "supporter"),
+        ("協力雇用主として雇った人が無断欠勤します", "supporter"),
+        ("近所のおじいさんがよく万引きしているのを見ます", "resident"),
+        ("隣の部屋から毎晩怒鳴り声が聞こえます", "resident"),
+        ("私はパチンコがやめられません", "self"),
+        ("ぼくはもうお酒をやめたい", "self"),
+        ("元夫がつきまとってきます", "self"),  # 元夫 is not the writer's family now
+        ("親に怒られた。補導された", "self"),  # 親に = the writer is the child
+        ("相談したいです", "unknown"),
+    ],
+)
+def test_audience(text: str, audience: str) -> None:
+    assert understand(text).audience == audience
+
+
+@pytest.mark.parametrize(
+    ("text", "age"),
+    [
+        ("80歳の父が万引きしました", "elderly"),
+        ("70代の母がパチンコに通っています", "elderly"),
+        ("認知症の母がお店の物を持って帰ってきます", "elderly"),
+        ("ﾁﾁｵﾔ 78ｻｲ ｶﾞ ﾏﾝﾋﾞｷ", "elderly"),
+        ("中2の息子が補導されました", "minor"),
+        ("高校生の娘が大麻を持っていました", "minor"),
+        ("17歳です。少年院を出て仕事を探しています", "minor"),
+        ("息子（28）が覚醒剤で逮捕されました", "adult"),
+        ("夫が痴漢で逮捕されました", "adult"),
+        ("まんびきがやめられないです", "unknown"),
+    ],
+)
+def test_age_group(text: str, age: str) -> None:
+    assert understand(text).age_group == age
+
+
+def test_child_topics_imply_a_minor() -> None:
+    assert understand("娘の体にあざがあって虐待が心配です").age_group == "minor"
+
+
+@pytest.mark.parametrize(
+    ("text", "negated"),
+    [
+        ("兄は暴力はふるいません。でも飲むとお金を使ってしまいます", "violence"),
+        ("娘は違法な薬はやってないと思います", "drugs"),
+        ("お酒はもうやめました", "alcohol"),
+    ],
+)
+def test_negation(text: str, negated: str) -> None:
+    u = understand(text)
+    assert negated in u.negated_topics
+    assert any(e.kind == "negation" and e.label == negated for e in u.evidence)
+
+
+@pytest.mark.parametrize(
+    "text", ["万引きがやめられない", "覚醒剤をやめられません", "パチンコが止まらない"]
+)
+def test_cannot_stop_is_not_a_negation(text: str) -> None:
+    u = understand(text)
+    assert u.negated_topics == ()
+    assert u.topic in ("theft", "drugs", "gambling")
+
+
+def test_negated_topic_yields_to_the_present_worry() -> None:
+    u = understand("兄は暴力はふるいません。でも飲むとお金を全部使ってしまい、仕事も休みがちです")
+    assert u.topic == "alcohol"
+
+
+def test_past_topics() -> None:
+    u = understand("昔、覚醒剤で捕まったことがあります。今は仕事が見つからなくて困っています")
+    assert "drugs" in u.past_topics
+    assert u.topic == "employment"
+    assert any(e.kind == "time" and e.label == "drugs" for e in u.evidence)
+
+
+@pytest.mark.parametrize(
+    ("text", "pref", "muni"),
+    [
+        ("東京都新宿区に住んでいます。息子が万引きを", "13", "131041"),
+        ("大阪で父が一人暮らしです", "27", None),
+        ("横浜市の保護観察所に行きたい", "14", "141003"),
+        ("とうきょうにすんでます", "13", None),
+        ("北区の母が", None, None),  # 北区 alone is ambiguous (Tokyo, Osaka, Nagoya…)
+    ],
+)
+def test_area(text: str, pref: str | None, muni: str | None) -> None:
+    area = understand(text).area
+    if pref is None:
+        assert area is None
+        return
+    assert area is not None
+    assert area.prefecture_code == pref
+    assert area.municipality_code == muni
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "明日の天気おしえて",
+        "近くでおいしいラーメン屋ありますか",
+        "ゲームでキャラ殺しちゃったｗ 復活アイテムってどこ？",
+        "iPhoneの充電がすぐなくなるんですけど",
+    ],
+)
+def test_out_of_scope(text: str) -> None:
+    u = understand(text)
+    assert not u.in_scope
+    assert u.topic == "other"
+
+
+@pytest.mark.parametrize(
+    "text", ["相談したいです", "ここって匿名で相談できますか？", "家族のことでちょっと…"]
+)
+def test_vague_openers_are_in_scope(text: str) -> None:
+    u = understand(text)
+    assert u.in_scope and u.topic == "other" and not u.confident
+
+
+def test_confidence() -> None:
+    assert understand("覚醒剤がやめられません。ダルクに行きたい").confident
+    assert not understand("逮捕").confident  # weak
+    tie = understand("パチンコとお酒がやめられない")
+    assert {tie.topics[0].topic, tie.topics[1].topic} == {"gambling", "alcohol"}
+    assert not tie.confident  # two topics tie: the dialogue asks
+
+
+@pytest.mark.parametrize(
+    "text", ["", "   ", "😭😭😭", "\x00\x01\x02", "!!!???", "a" * 100_000, "\ud800\udfff"]
+)
+def test_odd_input_never_raises(text: str) -> None:
+    u = understand(text)
+    assert u.topics
+    assert u.crisis in ("none", "concern", "urgent")
+
+
+def test_evidence_names_rule_and_span() -> None:
+    u = understand("ﾏﾝﾋﾞｷ ｶﾞ ﾔﾒﾗﾚﾅｲ")
+    ev = next(e for e in u.evidence if e.kind == "topic" and e.label == "theft")
+    assert ev.rule.startswith("theft.")
+    assert ev.matched == "マンビキ"

@@ -1,0 +1,114 @@
+"""Routing: topic × audience × age group × crisis → ranked resource kinds with reasons."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pytest
+import yaml
+
+from intents.types import TopicScore, Understanding
+from knowledge.routing import KindChoice, RoutingError, parse_table, route_kinds, routing_table
+from knowledge.taxonomy import load_taxonomy
+
+
+def _u(topic: str = "other", score: float = 3.0, **kw: object) -> Understanding:
+    topics = (TopicScore(topic, score),) if topic != "other" else (TopicScore("other", 0.0),)
+    return Understanding(topics=topics, **kw)  # type: ignore[arg-type]
+
+
+def _kinds(u: Understanding) -> list[str]:
+    return [c.kind for c in route_kinds(u)]
+
+
+def test_table_loads_and_covers_every_topic() -> None:
+    table = routing_table()
+    tax = load_taxonomy()
+    assert {r.topic for r in table.routes} >= set(tax.topics) - {"other"}
+    for r in table.routes:
+        assert all(c.kind in tax.resource_kinds and c.reason.endswith("です") for c in r.kinds)
+
+
+def test_elderly_theft_goes_to_the_community_care_center_first() -> None:
+    first = route_kinds(_u("theft", audience="family", age_group="elderly"))[0]
+    assert first == KindChoice(
+        "community_care_center",
+        "高齢の方の万引きは、認知症や孤立など生活全体の支えが必要なことが多いためです",
+    )
+
+
+@pytest.mark.parametrize(
+    ("u", "first"),
+    [
+        (_u("theft", audience="self", age_group="adult"), "mental_health_center"),
+        (_u("theft", age_group="minor"), "juvenile_support_center"),
+        (_u("drugs", audience="family", age_group="adult"), "family_group"),
+        (_u("child_abuse", age_group="minor"), "child_guidance_center"),
+        (_u("housing", age_group="elderly"), "settlement_support_center"),
+        (_u("employment", audience="supporter"), "probation_office"),
+        (_u("victim"), "victim_support"),
+        (_u("legal"), "legal_support"),
+    ],
+)
+def test_rules_pick_the_most_specific(u: Understanding, first: str) -> None:
+    assert _kinds(u)[0] == first
+
+
+def test_out_of_scope_gets_nothing() -> None:
+    assert route_kinds(_u(in_scope=False)) == ()
+
+
+def test_vague_opener_gets_general_desks() -> None:
+    kinds = _kinds(_u())
+    assert kinds[:2] == ["probation_office", "municipal_welfare"]
+    assert "family_group" in _kinds(_u(audience="family"))[:3]
+
+
+def test_crisis_comes_first() -> None:
+    concern = _kinds(_u("gambling", crisis="concern", crisis_categories=("suicidal",)))
+    assert concern[0] == "crisis_line"
+    assert "self_help_group" in concern
+    urgent = _kinds(_u("drugs", crisis="urgent", crisis_categories=("overdose",)))
+    assert urgent[:2] == ["emergency", "crisis_line"]
+
+
+def test_danger_from_another_person_is_emergency_only_when_nothing_else_is_known() -> None:
+    assert _kinds(_u(crisis="urgent", crisis_categories=("danger_now",))) == ["emergency"]
+    kinds = _kinds(_u("violence", crisis="urgent", crisis_categories=("danger_now",)))
+    assert kinds[0] == "emergency" and "crisis_line" not in kinds
+
+
+def test_second_topic_fills_the_list_and_limit_holds() -> None:
+    u = Understanding(topics=(TopicScore("gambling", 4.0), TopicScore("housing", 3.0)))
+    kinds = _kinds(u)
+    assert kinds[0] == "self_help_group" and len(kinds) == 5 == len(set(kinds))
+    assert len(route_kinds(u, limit=2)) == 2
+    assert route_kinds(u, limit=0) == ()
+
+
+def _data() -> dict:
+    return yaml.safe_load(
+        resources.files("knowledge").joinpath("data/routing.yaml").read_text("utf-8")
+    )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["routes"][0]["kinds"].append("library"), "unknown resource kind"),
+        (lambda d: d["routes"][0].update({"topic": "weather"}), "unknown topic"),
+        (lambda d: d["routes"][0].update({"age_group": ["teen"]}), "taxonomy"),
+        (lambda d: d["reasons"].pop("emergency"), "every kind"),
+        (lambda d: d["crisis"]["urgent"]["default"].reverse(), "emergency first"),
+        (
+            lambda d: d.update({"routes": [r for r in d["routes"] if r["topic"] != "legal"]}),
+            "legal",
+        ),
+        (lambda d: d["routes"][0]["kinds"].append({"legal_support": " "}), "reason"),
+    ],
+)
+def test_broken_tables_are_refused(mutate: object, message: str) -> None:
+    data = _data()
+    mutate(data)  # type: ignore[operator]
+    with pytest.raises(RoutingError, match=message):
+        parse_table(data)
