@@ -519,3 +519,35 @@ async def test_undeclared_route_is_refused(
     assert resp.status == 403 and "secret" not in await resp.text()
     resp = await client.get("/x/declared", allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"].startswith("/x/login")
+
+
+def _mounted_admin(app: web.Application) -> web.Application:
+    for resource in app.router.resources():
+        info = resource.get_info()
+        if info.get("prefix") == "/admin" and isinstance(info.get("app"), web.Application):
+            return info["app"]
+    raise AssertionError("/admin is not mounted")
+
+
+async def test_pages_added_by_other_features_are_guarded_too(staff: Staff) -> None:
+    """Routes added through ``extend_admin`` pass the same checks (anonymous and counselor)."""
+    admin_app = _mounted_admin(staff.app)
+    routes = [
+        (route.method, route.resource.canonical, route.handler)
+        for route in admin_app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    ]
+    for _method, canonical, handler in routes:
+        assert auth.route_roles(handler) is not None, canonical
+    await staff.login("carol")
+    for method, canonical, handler in routes:
+        roles = auth.route_roles(handler)
+        path = re.sub(r"\{(\w+)(:[^}]*)?\}", "x", canonical)
+        staff.logout_local()
+        resp = await staff.client.request(method, path, headers=JSON, allow_redirects=False)
+        if roles:
+            assert resp.status == 401, (method, path)
+        await staff.login("carol")
+        resp = await staff.client.request(method, path, headers=JSON, allow_redirects=False)
+        if roles and "counselor" not in roles:
+            assert resp.status == 403, (method, path)
