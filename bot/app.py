@@ -22,6 +22,7 @@ FEATURES: tuple[str, ...] = (
     "bot.channels.web",
     "bot.channels.line",
     "bot.retention",
+    "bot.web.privacy",
 )
 
 
