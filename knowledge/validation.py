@@ -366,15 +366,16 @@ def parse_resource(
     verification_note = _str_field(data, "verification_note", c, "確認メモ", max_len=500)
     sample = _bool_field(data, "sample", c, False)
     active = _bool_field(data, "active", c, True)
-    if not sample and (phone or url):
-        # Real contact details must say where they were checked and when.
+    if not sample:
+        # Every real entry must say where it was checked and when; only samples are exempt.
         if source_url is None:
             c.add(
                 "source_url",
-                "電話番号やURLを載せるときは、確認したページ（出典URL）を入力してください。",
+                "実在の窓口には、確認したページ（出典URL）を入力してください。"
+                "例として載せる場合は「サンプル」にしてください。",
             )
         if verified_on is None:
-            c.add("verified_on", "電話番号やURLを確認した日を入力してください。")
+            c.add("verified_on", "出典のページを確認した日を入力してください。")
     if not (phone or url) and not notes:
         c.add(
             "notes",

@@ -49,11 +49,12 @@ def test_every_phone_is_from_the_reference_with_its_source() -> None:
         if r.sample:
             assert r.phone is None, f"{r.id}: samples carry no phone"
             continue
+        # Every non-sample entry, guides included, names the public page it was checked on.
+        assert r.source_url and r.verified_on == "2026-11-25", r.id
+        assert r.verification_note, r.id
         if r.phone is None and r.url is None:
             assert r.notes, f"{r.id}: a guide must say how to find the local office"
             continue
-        assert r.source_url and r.verified_on == "2026-11-25", r.id
-        assert r.verification_note, r.id
         if r.phone is not None:
             assert r.phone in REFERENCE, f"{r.id}: {r.phone} is not in the reference list"
             assert r.source_url in REFERENCE[r.phone], r.id

@@ -101,6 +101,8 @@ def test_contact_details_need_a_source() -> None:
     assert parse_resource(_resource(source_url=None, verified_on=None, sample=True)).sample
     errors = _errors(_resource(phone=None, source_url=None, verified_on=None))
     assert "探し方" in errors["notes"]
+    # A guide without phone or URL is still a real entry: it needs its source too.
+    assert "出典URL" in errors["source_url"]
 
 
 def test_coverage_codes() -> None:
