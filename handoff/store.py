@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from handoff.migrations import MIGRATIONS
-from knowledge.db import migrate
+from knowledge.db import migrate, retry_busy
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +27,12 @@ CONSENT_VALUES = ("none", "granted", "declined")
 _JST = timezone(timedelta(hours=9))
 
 Masker = Callable[[str], str]
+
+# tsunagu's own replies are templates and resource names that repeat turn after turn; their
+# masked form is cached (masking a long reply costs ~3 ms, more than understanding the
+# message). Only outgoing text is cached: the person's words are never kept in memory.
+_OUT_CACHE_SIZE = 512
+_MAX_PENDING_COUNTS = 1000
 
 
 def _default_mask(text: str) -> str:
@@ -71,6 +79,10 @@ class ConversationStore:
         """
         self.db = db
         self._mask = mask or _default_mask
+        self._masked_out: OrderedDict[str, str] = OrderedDict()
+        # Anonymous counters waiting to be written with the next save (one commit per turn
+        # instead of one per counter) or by flush_counts().
+        self._pending_counts: Counter[tuple[str, str, str]] = Counter()
 
     @classmethod
     def open(cls, db: sqlite_utils.Database, mask: Masker | None = None) -> ConversationStore:
@@ -140,17 +152,50 @@ class ConversationStore:
             raise ValueError(f"unknown consent {consent!r}")
         now = time.time() if now is None else now
         payload = json.dumps(dict(state), ensure_ascii=False, sort_keys=True)
-        row = self.db.execute(
-            "INSERT INTO conversations "
-            "(user_key, channel, state, consent, created_at, updated_at, last_activity) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT(user_key) DO UPDATE SET channel = excluded.channel, "
-            "state = excluded.state, consent = excluded.consent, "
-            "updated_at = excluded.updated_at, last_activity = excluded.last_activity "
-            "RETURNING id",
-            [user_key, channel, payload, consent, now, now, now],
-        ).fetchone()
-        return int(row[0])
+
+        def write() -> int:
+            with self._transaction():
+                row = self.db.execute(
+                    "INSERT INTO conversations "
+                    "(user_key, channel, state, consent, created_at, updated_at, last_activity) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(user_key) DO UPDATE SET channel = excluded.channel, "
+                    "state = excluded.state, consent = excluded.consent, "
+                    "updated_at = excluded.updated_at, last_activity = excluded.last_activity "
+                    "RETURNING id",
+                    [user_key, channel, payload, consent, now, now, now],
+                ).fetchone()
+                self._write_counts()
+            return int(row[0])
+
+        conversation_id = retry_busy(write)
+        self._pending_counts.clear()
+        return conversation_id
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One atomic unit: a transaction, or a savepoint inside a caller's transaction."""
+        conn = self.db.conn
+        nested = conn.in_transaction
+        conn.execute("SAVEPOINT store_write" if nested else "BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if nested:
+                conn.execute("ROLLBACK TO store_write")
+                conn.execute("RELEASE store_write")
+            else:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("RELEASE store_write" if nested else "COMMIT")
+
+    def _write_counts(self) -> None:
+        if self._pending_counts:
+            self.db.conn.executemany(
+                "INSERT INTO anonymous_counts (day, metric, key, n) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(day, metric, key) DO UPDATE SET n = n + excluded.n",
+                [(*k, n) for k, n in self._pending_counts.items()],
+            )
 
     def delete_conversation(self, user_key: str) -> bool:
         """Delete everything stored about ``user_key`` now (conversation and its messages).
@@ -158,7 +203,9 @@ class ConversationStore:
         Returns:
             True when something was deleted.
         """
-        cur = self.db.execute("DELETE FROM conversations WHERE user_key = ?", [user_key])
+        cur = retry_busy(
+            lambda: self.db.execute("DELETE FROM conversations WHERE user_key = ?", [user_key])
+        )
         deleted = cur.rowcount > 0
         if deleted:
             logger.info("conversation deleted on request")
@@ -172,7 +219,9 @@ class ConversationStore:
         """
         now = time.time() if now is None else now
         cutoff = now - retention_days * 86400
-        cur = self.db.execute("DELETE FROM conversations WHERE last_activity < ?", [cutoff])
+        cur = retry_busy(
+            lambda: self.db.execute("DELETE FROM conversations WHERE last_activity < ?", [cutoff])
+        )
         if cur.rowcount:
             logger.info("purged %d conversations past retention", cur.rowcount)
         return cur.rowcount
@@ -204,14 +253,26 @@ class ConversationStore:
         """
         if direction not in ("in", "out"):
             raise ValueError(f"unknown direction {direction!r}")
-        masked = self._mask(text)
+        masked = self._mask_out(text) if direction == "out" else self._mask(text)
         now = time.time() if now is None else now
-        cur = self.db.execute(
-            "INSERT INTO messages (conversation_id, direction, text, channel_message_id, "
-            "created_at) VALUES (?, ?, ?, ?, ?)",
-            [conversation_id, direction, masked, channel_message_id, now],
+        cur = retry_busy(
+            lambda: self.db.execute(
+                "INSERT INTO messages (conversation_id, direction, text, channel_message_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?)",
+                [conversation_id, direction, masked, channel_message_id, now],
+            )
         )
         return int(cur.lastrowid or 0)
+
+    def _mask_out(self, text: str) -> str:
+        masked = self._masked_out.get(text)
+        if masked is None:
+            masked = self._masked_out[text] = self._mask(text)
+            if len(self._masked_out) > _OUT_CACHE_SIZE:
+                self._masked_out.popitem(last=False)
+        else:
+            self._masked_out.move_to_end(text)
+        return masked
 
     def messages(self, user_key: str) -> list[StoredMessage]:
         """Return the masked messages of ``user_key``'s conversation, oldest first."""
@@ -229,10 +290,12 @@ class ConversationStore:
         Returns:
             True when a message was deleted.
         """
-        cur = self.db.execute(
-            "DELETE FROM messages WHERE channel_message_id = ? AND conversation_id IN "
-            "(SELECT id FROM conversations WHERE user_key = ?)",
-            [channel_message_id, user_key],
+        cur = retry_busy(
+            lambda: self.db.execute(
+                "DELETE FROM messages WHERE channel_message_id = ? AND conversation_id IN "
+                "(SELECT id FROM conversations WHERE user_key = ?)",
+                [channel_message_id, user_key],
+            )
         )
         return cur.rowcount > 0
 
@@ -241,6 +304,10 @@ class ConversationStore:
     def count(self, metric: str, key: str = "", now: float | None = None) -> None:
         """Add one to an anonymous daily counter (no user key, no text).
 
+        The increment is written with the next :meth:`save` (in the same transaction) or
+        by :meth:`flush_counts`, which the service calls every second and on shutdown: a
+        crash loses at most the last second of counters, never a conversation.
+
         Args:
             metric: e.g. ``turn``, ``topic``, ``audience``, ``crisis``, ``consent``.
             key: the id counted, e.g. ``drugs``.
@@ -248,14 +315,25 @@ class ConversationStore:
         """
         now = time.time() if now is None else now
         day = datetime.fromtimestamp(now, _JST).date().isoformat()
-        self.db.execute(
-            "INSERT INTO anonymous_counts (day, metric, key, n) VALUES (?, ?, ?, 1) "
-            "ON CONFLICT(day, metric, key) DO UPDATE SET n = n + 1",
-            [day, metric, key],
-        )
+        self._pending_counts[(day, metric, key)] += 1
+        if len(self._pending_counts) >= _MAX_PENDING_COUNTS:
+            self.flush_counts()
+
+    def flush_counts(self) -> None:
+        """Write the anonymous counters still held in memory (periodically and on close)."""
+        if not self._pending_counts:
+            return
+
+        def write() -> None:
+            with self._transaction():
+                self._write_counts()
+
+        retry_busy(write)
+        self._pending_counts.clear()
 
     def counts(self, metric: str | None = None) -> dict[tuple[str, str, str], int]:
         """Return the anonymous counters as ``{(day, metric, key): n}``."""
+        self.flush_counts()
         sql = "SELECT day, metric, key, n FROM anonymous_counts"
         params: list[str] = []
         if metric is not None:
@@ -279,15 +357,20 @@ class ConversationStore:
             True when this call claimed the event (process it), False for a duplicate.
         """
         now = time.time()
-        self.db.execute(
-            "DELETE FROM processed_events WHERE event_id = ? AND expires_at <= ?",
-            [event_id, now],
-        )
-        cur = self.db.execute(
-            "INSERT OR IGNORE INTO processed_events (event_id, expires_at) VALUES (?, ?)",
-            [event_id, now + ttl_seconds],
-        )
-        return cur.rowcount == 1
+
+        def write() -> bool:
+            with self._transaction():
+                self.db.execute(
+                    "DELETE FROM processed_events WHERE event_id = ? AND expires_at <= ?",
+                    [event_id, now],
+                )
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO processed_events (event_id, expires_at) VALUES (?, ?)",
+                    [event_id, now + ttl_seconds],
+                )
+                return cur.rowcount == 1
+
+        return retry_busy(write)
 
     def purge_events(self, now: float | None = None) -> int:
         """Forget event claims past their expiry.
@@ -296,5 +379,7 @@ class ConversationStore:
             How many claims were removed.
         """
         now = time.time() if now is None else now
-        cur = self.db.execute("DELETE FROM processed_events WHERE expires_at <= ?", [now])
+        cur = retry_busy(
+            lambda: self.db.execute("DELETE FROM processed_events WHERE expires_at <= ?", [now])
+        )
         return cur.rowcount
