@@ -23,6 +23,7 @@ FEATURES: tuple[str, ...] = (
     "bot.channels.line",
     "bot.retention",
     "bot.web.privacy",
+    "bot.web.privacy_admin",
 )
 
 
