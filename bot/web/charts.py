@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 from xml.sax.saxutils import escape
 
 from handoff.stats import COMPLEMENT, SUPPRESS_BELOW, SUPPRESSED, Row, Table
@@ -37,12 +38,22 @@ def _nice_max(value: float) -> float:
     return 10 * exp
 
 
+def _fit(label: str, limit: int = 16) -> str:
+    """A label short enough for the label column (the full one is in the tooltip)."""
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def _divisions(top: float) -> int:
+    """Grid divisions giving whole-number ticks for 1, 2, 5 × 10^n maxima."""
+    return 4 if f"{top:g}".startswith("2") else 5
+
+
 def _open(chart_id: str, title: str, height: int) -> list[str]:
     tid = f"{chart_id}-title"
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{_attr(chart_id)}" '
-        f'viewBox="0 0 {WIDTH} {height}" width="100%" role="img" aria-labelledby="{tid}" '
-        f'preserveAspectRatio="xMinYMin meet" {FONT} font-size="13" fill="{INK}">',
+        f'viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" '
+        f'aria-labelledby="{tid}" {FONT} font-size="13" fill="{INK}">',
         f'<title id="{tid}">{escape(title)}</title>',
         f'<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="#ffffff"/>',
     ]
@@ -70,8 +81,9 @@ def bar_chart(table: Table, chart_id: str | None = None) -> str:
     scale = plot_w / top_value
     out = _open(chart_id or f"chart-{table.id}", table.title, height)
     axis_y = top + row_h * max(1, len(rows))
-    for i in range(5):
-        v = top_value * i / 4
+    div = _divisions(top_value)
+    for i in range(div + 1):
+        v = top_value * i / div
         x = label_w + v * scale
         out.append(
             f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{axis_y}" stroke="{GRID}"/>'
@@ -82,7 +94,8 @@ def bar_chart(table: Table, chart_id: str | None = None) -> str:
         y = top + i * row_h
         mid = y + row_h / 2 + 4
         out.append(
-            f'<text x="{label_w - 8}" y="{mid:.1f}" text-anchor="end">{escape(row.label)}</text>'
+            f'<text x="{label_w - 8}" y="{mid:.1f}" text-anchor="end">'
+            f"<title>{escape(row.label)}</title>{escape(_fit(row.label))}</text>"
         )
         cell = row.cell
         if cell.value is not None:
@@ -146,8 +159,9 @@ def line_chart(table: Table, chart_id: str | None = None) -> str:
         return top + plot_h - v / top_value * plot_h
 
     out = _open(chart_id or f"chart-{table.id}", table.title, height)
-    for i in range(5):
-        v = top_value * i / 4
+    div = _divisions(top_value)
+    for i in range(div + 1):
+        v = top_value * i / div
         y = y_of(v)
         out.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{WIDTH - right}" y2="{y:.1f}" stroke="{GRID}"/>'
@@ -169,9 +183,13 @@ def line_chart(table: Table, chart_id: str | None = None) -> str:
         x = left + (i * step if n > 1 else plot_w / 2)
         y = y_of(row.cell.value) if row.cell.value is not None else band_mid
         points.append((x, y, row))
-    if len(points) > 1:
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points)
-        out.append(f'<polyline points="{path}" fill="none" stroke="{BAR}" stroke-width="2"/>')
+    for (x1, y1, r1), (x2, y2, r2) in pairwise(points):
+        # A segment touching a hidden point is dashed grey: its height there means nothing.
+        if r1.cell.value is not None and r2.cell.value is not None:
+            style = f'stroke="{BAR}" stroke-width="2"'
+        else:
+            style = f'stroke="{SMALL}" stroke-width="1.5" stroke-dasharray="4 3"'
+        out.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" {style}/>')
     every = max(1, math.ceil(n / 10))
     for i, (x, y, row) in enumerate(points):
         tip = f"<title>{escape(row.label)}: {escape(row.cell.text)}</title>"
@@ -185,7 +203,7 @@ def line_chart(table: Table, chart_id: str | None = None) -> str:
                 f'<circle class="point small" cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="#ffffff" '
                 f'stroke="{SMALL}" stroke-width="1.5">{tip}</circle>'
             )
-        if i % every == 0 or i == n - 1:
+        if i % every == 0:
             out.append(
                 f'<text x="{x:.1f}" y="{height - bottom + 18}" text-anchor="middle" '
                 f'font-size="11" fill="#57606a">{escape(row.label)}</text>'
