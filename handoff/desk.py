@@ -281,6 +281,7 @@ class Desk:
         info = self.queue_info(esc, now)
         self.store.set_told_position(esc.id, info.position)
         self._queue_event(esc, "created")
+        self.notify_wait_growth(esc.office_id, now)  # a crisis case may go ahead of others
         return esc, info
 
     def person_message(
@@ -305,6 +306,9 @@ class Desk:
         if crisis != "none" and self.store.raise_crisis(esc.id, crisis):
             esc = self.store.get(esc.id)
             self._queue_event(esc, "crisis")
+            if esc.state == WAITING:
+                self.store.set_told_position(esc.id, self.queue_info(esc, now).position)
+                self.notify_wait_growth(esc.office_id, now)
         self._case_event(esc, {"type": "message", "message": _message_dict(msg)})
         return esc, msg
 
@@ -541,6 +545,7 @@ class Desk:
         self._to_person(esc, {"kind": "notice", "notice": "transferred", "office": target.label})
         info = self.queue_info(esc)
         self.store.set_told_position(esc.id, info.position)
+        self.notify_wait_growth(esc.office_id)
         return esc
 
     def return_to_bot(self, user: User, escalation_id: int) -> Escalation:

@@ -342,9 +342,13 @@ async def test_a_person_is_told_when_the_wait_grows(
     _, info = escalate(desk, "web:a")
     assert info.position == 1
     heard = bus.subscribe("person:web:a")
-    escalate(desk, "web:urgent", crisis="urgent")  # jumps ahead
-    assert desk.notify_wait_growth("east") == 1
+    urgent, _ = escalate(desk, "web:urgent", crisis="urgent")  # jumps ahead: told at once
     event = await heard.get(1)
     assert event["notice"] == "wait_grew" and event["position"] == 2
     assert desk.notify_wait_growth("east") == 0  # told once
+    assert await heard.get(0.05) is None
+    # The urgent case is claimed: the wait shrinks, which is not announced.
+    desk.claim(user(kb, "east1"), urgent.id)
+    assert desk.queue_info(desk.store.get(desk.store.queue("east")[0].id)).position == 1
+    assert await heard.get(0.05) is None
     desk.store.db.close()
