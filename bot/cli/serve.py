@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 from pathlib import Path
 
 from aiohttp import web
 
 from bot.config import Config, ConfigError, load_config
-from knowledge.db import DatabaseError
+from knowledge.db import DatabaseError, check_database, storage_problem
 
 logger = logging.getLogger(__name__)
+
+# Seconds a stop (SIGTERM/SIGINT) waits for open requests after sockets were closed with a
+# reconnect hint; below Docker's default 10 s, with compose's stop_grace_period above it.
+SHUTDOWN_TIMEOUT_SECONDS = 8.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +50,7 @@ def prepare_database(config: Config) -> str | None:
     from knowledge.db import connect
 
     first = not config.db_path.exists()
+    check_database(config.db_path)
     db = connect(config.db_path)
     try:
         kb = KnowledgeBase.open(db)
@@ -73,8 +79,21 @@ def run(args: argparse.Namespace) -> int:
     except DatabaseError as exc:
         print(f"データベースのエラー / database error: {exc}")
         return 2
+    except sqlite3.Error as exc:
+        print(f"データベースのエラー / database error: {storage_problem(exc)}")
+        return 2
     if hint:
         print(hint)
     print(f"tsunagu: http://{config.host}:{config.port}/ (Ctrl+C で停止 / to stop)")
-    web.run_app(create_app(config), host=config.host, port=config.port, print=None)
+    # No access log: it would record the address of every anonymous person; the reverse
+    # proxy can keep one if the operator needs it.
+    web.run_app(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+    )
+    logger.info("stopped")
     return 0

@@ -1,0 +1,1 @@
+"""Reliability tests: start-up checks, storage faults, shutdown, kill -9 and restart."""
