@@ -18,6 +18,8 @@ _COMMAND_MODULES = (
     "bot.cli.triage",
     "bot.cli.chat",
     "bot.cli.purge",
+    "bot.cli.backup",
+    "bot.cli.config",
 )
 
 
