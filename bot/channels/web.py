@@ -176,7 +176,7 @@ async def api_chat(request: web.Request) -> web.Response:
             raise BadRequest("too_large", f"the body is limited to {MAX_BODY_BYTES} bytes", 413)
         try:
             data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise BadRequest("bad_json", "the body must be UTF-8 JSON") from exc
         if not isinstance(data, dict):
             raise BadRequest("bad_json", "the body must be a JSON object")
@@ -256,7 +256,7 @@ async def _ws_frame(
     """Handle one frame; returns the socket's session after it."""
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested thousands deep
         await ws.send_json(_ws_error("bad_json", "frames must be JSON objects"))
         return session
     if not isinstance(data, dict):

@@ -221,6 +221,35 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         _API_REQUEST.reset(token)
 
 
+@web.middleware
+async def malformed_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bodies no handler can read become a clear 400 instead of a 500.
+
+    A multipart body without a boundary is refused before any handler tries to read it;
+    JSON nested thousands deep (``RecursionError`` in the parser) is refused wherever a
+    handler parses it.
+    """
+    if request.method in ("POST", "PUT", "PATCH") and request.content_type.startswith(
+        "multipart/"
+    ):
+        ctype = request.headers.get("Content-Type", "")
+        if "boundary=" not in ctype.lower():
+            logger.info("request refused: multipart body without a boundary")
+            return web.json_response(
+                {"error": {"code": "bad_body", "message": "malformed multipart body"}},
+                status=400,
+            )
+    try:
+        return await handler(request)
+    except RecursionError:
+        logger.info("request refused: body nested too deep")
+        if request.path.startswith(("/admin", "/console")):
+            body: dict[str, Any] = {"error": "bad_json", "message": "入れ子が深すぎます。"}
+        else:
+            body = {"error": {"code": "bad_json", "message": "the body is nested too deep"}}
+        return web.json_response(body, status=400)
+
+
 async def _attach(app: web.Application) -> None:
     # First of all intercepts: a flood never reaches the handover or the handlers.
     app[keys.ENGINE].intercepts.insert(0, person_intercept(app[LIMITS]))
@@ -229,6 +258,7 @@ async def _attach(app: web.Application) -> None:
 def setup(app: web.Application) -> None:
     """Install the limiters (after ``bot.core``, which creates the engine)."""
     app[LIMITS] = Limits.create()
+    app.middlewares.append(malformed_guard)
     app.middlewares.append(middleware)
     app.on_startup.append(_attach)
 
