@@ -54,3 +54,9 @@ def test_compose_example_takes_secrets_from_env() -> None:
 def test_example_config_is_valid(tmp_path: Path) -> None:
     config = load_config(ROOT / "config.example.yaml", env={"TSUNAGU_SECRET": "x"})
     assert config.port == 8080
+
+
+def test_compose_gives_a_graceful_stop_time() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
+    grace = compose["services"]["tsunagu"]["stop_grace_period"]
+    assert int(grace.rstrip("s")) >= 15  # serve's shutdown timeout (8 s) + LINE tasks
