@@ -95,6 +95,9 @@ class Scoring:
     minor_boost: dict[str, float]
     elderly_boost: dict[str, float]
     lead_bonus: dict[str, float]
+    # Circumstances that often come with a behaviour (認知症 with 万引き, 借金 with
+    # ギャンブル): a close second of these does not make the primary topic unsure.
+    companion_topics: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,8 +258,12 @@ def _scoring(data: Any) -> Scoring:
             "confident_margin",
         )
     }
+    companions = _need(data, "companion_topics", list, where)
+    if not all(t in TOPICS for t in companions):
+        raise RuleError(f"{where}.companion_topics: unknown topic id")
     return Scoring(
         priority=priority,
+        companion_topics=frozenset(companions),
         minor_boost=boost("minor_boost"),
         elderly_boost=boost("elderly_boost"),
         lead_bonus=boost("lead_bonus"),

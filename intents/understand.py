@@ -144,8 +144,11 @@ def understand(text: str) -> Understanding:
     area, area_evidence = find_area(views)
 
     second = topics[1].score if len(topics) > 1 else 0.0
+    companion = len(topics) > 1 and topics[1].topic in sc.companion_topics
     confident = (
-        bool(topics) and top >= sc.confident_score and (top - second) >= sc.confident_margin
+        bool(topics)
+        and top >= sc.confident_score
+        and ((top - second) >= sc.confident_margin or companion)
     )
     if crisis.level != "none":
         confident = True  # crisis answers never wait for a clarifying question
