@@ -147,6 +147,12 @@ class Simulator(LineSimulator):
         return response
 
 
+# Each conversation comes from its own loopback address (127.1.0.0/16), as people do from
+# their own phones: the per-address request limits (bot.web.limits) see a crowd, not one
+# client hammering the desk.
+_ADDRESSES = (f"127.1.{i // 250}.{i % 250 + 1}" for i in itertools.count())
+
+
 class Person:
     """One simulated person talking through one channel, conversation after conversation."""
 
@@ -154,7 +160,6 @@ class Person:
         self,
         n: int,
         channel: str,
-        http: aiohttp.ClientSession,
         base: str,
         stats: Stats,
         think: float,
@@ -162,7 +167,7 @@ class Person:
     ) -> None:
         self.n = n
         self.channel = channel
-        self.http = http
+        self.http: aiohttp.ClientSession
         self.base = base
         self.stats = stats
         self.think = think
@@ -183,7 +188,11 @@ class Person:
         while time.monotonic() < stop:
             script = SCRIPTS[self.rng.randrange(len(SCRIPTS))]
             try:
-                await conversation(script, stop)
+                connector = aiohttp.TCPConnector(local_addr=(next(_ADDRESSES), 0))
+                timeout = aiohttp.ClientTimeout(total=TURN_TIMEOUT)
+                async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+                    self.http = http
+                    await conversation(script, stop)
             except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
                 self.stats.errors[f"{self.channel}:{type(exc).__name__}"] += 1
                 await asyncio.sleep(0.2)
@@ -289,29 +298,25 @@ async def drive(
 ) -> Stats:
     """Run ``people`` people spread over ``channels`` for ``seconds``."""
     stats = Stats()
-    connector = aiohttp.TCPConnector(limit=0, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=TURN_TIMEOUT)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        stop = time.monotonic() + seconds
-        crowd = [
-            Person(i, channels[i % len(channels)], http, base, stats, think, sim)
-            for i in range(people)
-        ]
-        stats.started = time.perf_counter()
-        tasks = [asyncio.create_task(p.run(stop)) for p in crowd]
+    stop = time.monotonic() + seconds
+    crowd = [
+        Person(i, channels[i % len(channels)], base, stats, think, sim) for i in range(people)
+    ]
+    stats.started = time.perf_counter()
+    tasks = [asyncio.create_task(p.run(stop)) for p in crowd]
 
-        async def ticker() -> None:
-            while True:
-                await asyncio.sleep(1.0)
-                if on_tick is not None:
-                    on_tick(time.perf_counter() - stats.started)
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if on_tick is not None:
+                on_tick(time.perf_counter() - stats.started)
 
-        tick = asyncio.create_task(ticker())
-        await asyncio.gather(*tasks)
-        stats.ended = time.perf_counter()
-        tick.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await tick
+    tick = asyncio.create_task(ticker())
+    await asyncio.gather(*tasks)
+    stats.ended = time.perf_counter()
+    tick.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await tick
     return stats
 
 
