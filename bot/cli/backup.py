@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "backup",
         help="copy the database while the service runs (restore: README, Operating)",
     )
-    p.add_argument("path", type=Path, help="backup file, or a directory for a dated file")
+    p.add_argument("path", help="backup file, or a directory (ending in /) for a dated file in it")
     p.add_argument("--db", type=Path, help="SQLite file (default from config / TSUNAGU_DB)")
     p.set_defaults(func=run)
 
@@ -76,8 +76,11 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, OSError) as exc:
         print(f"設定エラー / configuration error: {exc}")
         return 2
+    target = Path(args.path)
     try:
-        written = backup(source, args.path)
+        if args.path.endswith(("/", os.sep)):
+            target.mkdir(parents=True, exist_ok=True, mode=0o700)
+        written = backup(source, target)
     except FileNotFoundError as exc:
         print(f"バックアップできません / cannot back up: {exc}")
         return 2
