@@ -348,6 +348,7 @@ def start_tsunagu(
         "LINE_CHANNEL_SECRET": LINE_SECRET,
         "LINE_CHANNEL_ACCESS_TOKEN": LINE_TOKEN,
         "TSUNAGU_LINE_API_BASE": line_base,
+        "TSUNAGU_RATE_LIMITS": "0",  # the bench floods on purpose (bot.web.limits)
         **(extra_env or {}),
     }
     env.pop("TSUNAGU_CONFIG", None)

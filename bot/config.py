@@ -37,6 +37,9 @@ class Config:
     # Served over HTTPS (behind a proxy): cookies get the Secure flag.
     https: bool = False
     max_message_chars: int = 2000
+    # Per-person and per-address rate limits of the chat (bot.web.limits); off only for
+    # load tests and benchmarks, which are floods by design.
+    rate_limits: bool = True
 
     @property
     def line_enabled(self) -> bool:
@@ -58,6 +61,7 @@ _ENV = {
     "TSUNAGU_METRICS_TOKEN": "metrics_token",
     "TSUNAGU_HTTPS": "https",
     "TSUNAGU_MAX_MESSAGE_CHARS": "max_message_chars",
+    "TSUNAGU_RATE_LIMITS": "rate_limits",
 }
 # Settings that may never be written in the YAML file.
 _SECRET_KEYS = frozenset(

@@ -32,6 +32,7 @@ def serve(
     """Start ``tsunagu serve`` (stdout and stderr appended to ``log``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TSUNAGU_", "LINE_"))}
     env["TSUNAGU_SECRET"] = "reliability-secret"
+    env["TSUNAGU_RATE_LIMITS"] = "0"  # a load test is a flood by design (bot.web.limits)
     if line_base:
         env.update(
             LINE_CHANNEL_SECRET=LINE_SECRET,

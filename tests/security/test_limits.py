@@ -176,3 +176,22 @@ async def test_socket_frame_size_and_idle_timeout(
     assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
     assert ws.close_code == 1001  # going away: idle
     assert (await client.get("/healthz")).status == 200
+
+
+async def test_limits_can_be_switched_off_for_load_tests(
+    aiohttp_client: Factory, tmp_path: Path, sudachi: None
+) -> None:
+    config = load_config(
+        env={"TSUNAGU_SECRET": "limits", "TSUNAGU_RATE_LIMITS": "0"}, db_path=tmp_path / "t.db"
+    )
+    assert (
+        config.rate_limits is False and load_config(env={}, db_path=tmp_path / "u.db").rate_limits
+    )
+    app = create_app(config)
+    limits.configure(
+        app, limits.policy_with(person=Rate(0.001, 1), ip_chat=Rate(0.001, 1)), Clock()
+    )
+    client = await aiohttp_client(app)
+    session, _ = await chat(client, None)
+    for _ in range(4):
+        await chat(client, session, text="もう一度書きます")
