@@ -13,6 +13,7 @@ from bot.config import Config
 # routes, sub-apps and cleanup contexts. Order matters: shared resources come first.
 FEATURES: tuple[str, ...] = (
     "bot.core",
+    "bot.web.clientip",
     "bot.web.limits",
     "bot.relay",
     "bot.web.admin",

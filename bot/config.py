@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
@@ -40,6 +41,8 @@ class Config:
     # Per-person and per-address rate limits of the chat (bot.web.limits); off only for
     # load tests and benchmarks, which are floods by design.
     rate_limits: bool = True
+    # Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed (bot.web.clientip).
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def line_enabled(self) -> bool:
@@ -62,6 +65,7 @@ _ENV = {
     "TSUNAGU_HTTPS": "https",
     "TSUNAGU_MAX_MESSAGE_CHARS": "max_message_chars",
     "TSUNAGU_RATE_LIMITS": "rate_limits",
+    "TSUNAGU_TRUSTED_PROXIES": "trusted_proxies",
 }
 # Settings that may never be written in the YAML file.
 _SECRET_KEYS = frozenset(
@@ -128,9 +132,18 @@ def load_config(
         if value is not None:
             values[name] = _coerce(name, value) if not isinstance(value, Path) else value
     config = Config(**values)
+    _check_networks("trusted_proxies", config.trusted_proxies)
     if not config.secret:
         config = replace(config, secret=_local_secret(config.db_path))
     return config
+
+
+def _check_networks(name: str, values: tuple[str, ...]) -> None:
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {value!r} is not an address or CIDR") from exc
 
 
 def _local_secret(db_path: Path) -> str:
