@@ -34,7 +34,7 @@ from bot.dialogue.state import CONSENT
 from bot.dialogue.turn import Turn
 from handoff.bus import EventBus, MemoryBus
 from handoff.desk import Desk
-from handoff.models import CaseSummary
+from handoff.models import CaseSummary, Escalation, QueueInfo
 from handoff.states import WAITING
 from knowledge.hours import JST
 from knowledge.types import Referral
@@ -83,6 +83,7 @@ class Relay:
         self.engine = engine
         engine.intercepts.append(self.intercept)
         engine.forget_hooks.append(self.forget)
+        engine.greet_intercepts.append(self.greet_status)
 
     # -- the engine's side ------------------------------------------------------------
 
@@ -180,28 +181,41 @@ class Relay:
             now=turn.now,
         )
         turn.count("handoff", value)
-        office = self.desk.office_of(case)
-        if info.open_now:
-            text = turn.renderer.text(
-                "handoff_waiting",
-                position=info.position,
-                wait=format_wait(info.expected_wait_seconds),
-            )
-        elif info.next_opening is not None:
-            text = turn.renderer.text(
-                "handoff_after_hours",
-                office=office.label,
-                next_opening=format_moment(info.next_opening),
-            )
-        else:
-            text = turn.renderer.text("handoff_no_opening")
-        turn.add(HandoffNotice(status="waiting", text=text))
+        turn.add(HandoffNotice(status="waiting", text=self._waiting_text(turn, case, info)))
         if not info.open_now or state.crisis != "none":
             referrals = crisis_referrals(turn, ())
             if referrals:
                 turn.add(turn.renderer.resources(referrals, now=turn.when))
         logger.info("case %d queued (%s, %s)", case.id, reason, value)
         return "handoff:queued"
+
+    def _waiting_text(self, turn: Turn, case: Escalation, info: QueueInfo) -> str:
+        """Where the person is in the queue, or when the office opens."""
+        if info.open_now:
+            return turn.renderer.text(
+                "handoff_waiting",
+                position=info.position,
+                wait=format_wait(info.expected_wait_seconds),
+            )
+        if info.next_opening is not None:
+            return turn.renderer.text(
+                "handoff_after_hours",
+                office=self.desk.office_of(case).label,
+                next_opening=format_moment(info.next_opening),
+            )
+        return turn.renderer.text("handoff_no_opening")
+
+    def greet_status(self, turn: Turn) -> str | None:
+        """Back after the idle timeout with a case open: where they stand, not 続きから."""
+        case = self.desk.open_case(turn.user_key)
+        if case is None:
+            return None
+        if case.state == WAITING:
+            info = self.desk.queue_info(case, turn.now)
+            turn.add(HandoffNotice(status="waiting", text=self._waiting_text(turn, case, info)))
+        else:
+            turn.add(HandoffNotice(status="active", text=turn.renderer.text("handoff_claimed")))
+        return "handoff:status"
 
     def forget(self, user_key: str) -> None:
         """The person deleted their conversation: their case ends and is emptied."""

@@ -96,6 +96,9 @@ class Engine:
         # Run before the handlers; one that returns a label handled the turn (bot.relay:
         # the handover to a counselor, during which the bot stays silent).
         self.intercepts: list[Callable[[Turn, IncomingMessage], str | None]] = []
+        # Asked before the 続きから greeting after the idle timeout; one that returns a label
+        # greeted instead (bot.relay: the person is still with, or waiting for, a counselor).
+        self.greet_intercepts: list[Callable[[Turn], str | None]] = []
 
     # -- public API -----------------------------------------------------------------
 
@@ -121,8 +124,9 @@ class Engine:
         turn = self._turn(user_key, channel, state, now)
         if existed and state.phase != CONSENT:
             if now - last > self.config.idle_minutes * 60 and state.crisis == "none":
-                turn.state = state.with_(phase=RETURN)
-                lookup("phase", RETURN)(turn, "")  # type: ignore[misc]
+                if not any(intercept(turn) for intercept in self.greet_intercepts):
+                    turn.state = state.with_(phase=RETURN)
+                    lookup("phase", RETURN)(turn, "")  # type: ignore[misc]
             else:
                 return []
         else:

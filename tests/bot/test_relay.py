@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -95,6 +96,36 @@ async def test_delete_ends_and_empties_the_case(person: Person) -> None:
     gone = desk.store.get(case.id)
     assert gone.user_key is None and gone.state == "abandoned"
     assert desk.store.messages(case.id) == []
+
+
+async def test_back_after_the_idle_timeout_with_a_case_open(person: Person) -> None:
+    await person.send(postback="cmd:human")
+    await person.send(postback="handoff:anonymous")
+    app = person.client.app
+    engine, desk = app[keys.ENGINE], app[keys.DESK]
+    later = time.time() + 2 * 3600  # past the idle timeout (30 minutes)
+    engine.clock = lambda: later
+    back = await person.send()  # the widget reopened: an empty turn greets
+    assert [(m["type"], m["status"]) for m in back] == [("handoff", "waiting")]
+    assert "おかえりなさい" not in back[0]["text"] and "相談員" in back[0]["text"]
+    # Once greeted it is quiet again (a reconnect does not repeat the notice).
+    assert await person.send() == []
+    case = desk.open_case(person.key)
+    assert case is not None
+    app[keys.KB].add_user("kaori", "counselor", "kaori-counsel-pass-1", office_id=case.office_id)
+    counselor = app[keys.KB].get_user("kaori")
+    assert counselor is not None
+    desk.claim(counselor, case.id)
+    even_later = later + 2 * 3600
+    engine.clock = lambda: even_later
+    back = await person.send()
+    assert [(m["type"], m["status"]) for m in back] == [("handoff", "active")]
+    assert "相談員がつながりました" in back[0]["text"]
+    # After the case ends the usual 続きから greeting is back.
+    desk.person_leaves(person.key)
+    engine.clock = lambda: even_later + 2 * 3600
+    back = await person.send()
+    assert "おかえりなさい" in back[0]["text"]
 
 
 def test_wait_and_moment_wording() -> None:
