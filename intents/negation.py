@@ -38,7 +38,10 @@ def is_negated(views: Views, hit: Hit) -> bool:
     clause = _after(views.analysis.text, hit.end)
     if not clause:
         return False
-    if any(p.search(clause) for p in cues.negation_unless):
+    # The hit itself may end inside the cue (a pattern matching 「やめられ」 before 「ない」).
+    text = views.analysis.text
+    probe = kana_key(fold(text[max(hit.start, hit.end - 4) : hit.end])) + clause
+    if any(p.search(probe) for p in cues.negation_unless):
         return False
     return any(p.search(clause) for p in cues.negation_after)
 

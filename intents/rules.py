@@ -95,6 +95,7 @@ class Scoring:
     minor_boost: dict[str, float]
     elderly_boost: dict[str, float]
     lead_bonus: dict[str, float]
+    frame_absorbs: dict[str, frozenset[str]]  # victim → offence topics its span absorbs
     # Circumstances that often come with a behaviour (認知症 with 万引き, 借金 with
     # ギャンブル): a close second of these does not make the primary topic unsure.
     companion_topics: frozenset[str]
@@ -144,9 +145,26 @@ class Gazetteer:
     municipalities: tuple[Place, ...]
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate keys (a second ``4:`` would silently win)."""
+
+
+def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
+    dupes = {k for k in keys if keys.count(k) > 1}
+    if dupes:
+        raise RuleError(
+            f"duplicate keys {sorted(map(str, dupes))} at line {node.start_mark.line + 1}"
+        )
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
 def _read(name: str) -> Any:
     text = resources.files("intents").joinpath("rules", name).read_text("utf-8")
-    data = yaml.safe_load(text)
+    data = yaml.load(text, Loader=_UniqueKeyLoader)
     if not isinstance(data, dict):
         raise RuleError(f"{name}: top level must be a mapping")
     return data
@@ -261,8 +279,14 @@ def _scoring(data: Any) -> Scoring:
     companions = _need(data, "companion_topics", list, where)
     if not all(t in TOPICS for t in companions):
         raise RuleError(f"{where}.companion_topics: unknown topic id")
+    frames = data.get("frame_absorbs") or {}
+    if not isinstance(frames, dict) or not all(
+        k in TOPICS and isinstance(v, list) and set(v) <= set(TOPICS) for k, v in frames.items()
+    ):
+        raise RuleError(f"{where}.frame_absorbs: topic → list of topics")
     return Scoring(
         priority=priority,
+        frame_absorbs={k: frozenset(v) for k, v in frames.items()},
         companion_topics=frozenset(companions),
         minor_boost=boost("minor_boost"),
         elderly_boost=boost("elderly_boost"),

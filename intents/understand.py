@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 from intents import cues, negation
 from intents.area import find_area
 from intents.crisis import assess
@@ -34,6 +31,15 @@ def _topic_hits(views: Views, mask_spans: list[tuple[int, int]]) -> list[Hit]:
     if not any(h.weight >= 2 for h in hits):
         hits += fuzzy_hits(views, {h.rule for h in hits})
     hits = drop_contained(hits)
+    absorbs = rules.scoring.frame_absorbs
+    if absorbs:
+        # 「痴漢にあった」: offence words inside a victim frame say what was done to the writer.
+        frames = [(h.start, h.end, absorbs[h.label]) for h in hits if h.label in absorbs]
+        mask_spans = mask_spans + [
+            (h.start, h.end)
+            for h in hits
+            if any(s <= h.start and h.end <= e and h.label in labels for s, e, labels in frames)
+        ]
     f = rules.scoring.masked_factor
     return [
         Hit(h.kind, h.label, h.rule, h.start, h.end, h.weight * f, h.fuzzy, mask=True)
@@ -182,15 +188,3 @@ def understand(text: str) -> Understanding:
         confident=confident,
         in_scope=in_scope,
     )
-
-
-class _CallableModule(types.ModuleType):
-    """Importing ``intents.understand`` replaces the package attribute of the same name
-    with this module; making the module callable keeps ``intents.understand(text)`` working.
-    """
-
-    def __call__(self, text: str) -> Understanding:
-        return understand(text)
-
-
-sys.modules[__name__].__class__ = _CallableModule

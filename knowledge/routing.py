@@ -51,12 +51,32 @@ class _Route:
 
 
 @dataclass(frozen=True, slots=True)
+class _Exclusion:
+    """Kinds that must never be offered for a kind of person (juvenile desks for adults)."""
+
+    kinds: frozenset[str]
+    age_groups: frozenset[str] | None
+    primary_topics: frozenset[str] | None
+    unless_topics: frozenset[str]
+    unless_crisis: frozenset[str]
+
+    def applies(self, u: Understanding) -> bool:
+        return (
+            (self.age_groups is None or u.age_group in self.age_groups)
+            and (self.primary_topics is None or u.topic in self.primary_topics)
+            and not (self.unless_topics & set(u.topic_ids))
+            and not (self.unless_crisis & set(u.crisis_categories))
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RoutingTable:
     """The parsed routing.yaml."""
 
     routes: tuple[_Route, ...]
     general: tuple[KindChoice, ...]
     crisis: dict[str, dict[str, tuple[KindChoice, ...]]]
+    exclude: tuple[_Exclusion, ...] = ()
 
 
 def _choices(items: Any, reasons: dict[str, str], kinds: set[str], where: str) -> tuple:
@@ -104,7 +124,7 @@ def parse_table(data: Any) -> RoutingTable:
     kinds = set(tax.resource_kinds)
     if not isinstance(data, dict):
         raise RoutingError("routing.yaml: top level must be a mapping")
-    unknown = set(data) - {"reasons", "crisis", "general", "routes"}
+    unknown = set(data) - {"reasons", "crisis", "general", "routes", "exclude"}
     if unknown:
         raise RoutingError(f"routing.yaml: unknown sections {sorted(unknown)}")
     reasons = data.get("reasons")
@@ -141,7 +161,34 @@ def parse_table(data: Any) -> RoutingTable:
     if crisis["urgent"]["default"][0].kind != "emergency":
         raise RoutingError("routing.yaml: urgent crisis must put emergency first")
     general = _choices(data.get("general"), reasons, kinds, "general")
-    return RoutingTable(tuple(routes), general, crisis)
+    exclude = tuple(
+        _exclusion(spec, tax, kinds, n) for n, spec in enumerate(data.get("exclude") or [])
+    )
+    return RoutingTable(tuple(routes), general, crisis, exclude)
+
+
+_EXCLUDE_KEYS = frozenset({"kinds", "age_group", "primary_topic", "unless_topic", "unless_crisis"})
+
+
+def _exclusion(spec: Any, tax: Any, kinds: set[str], n: int) -> _Exclusion:
+    where = f"exclude[{n}]"
+    if not isinstance(spec, dict) or set(spec) - _EXCLUDE_KEYS or "kinds" not in spec:
+        raise RoutingError(f"{where}: keys are {sorted(_EXCLUDE_KEYS)}, kinds required")
+    listed = spec["kinds"]
+    if not isinstance(listed, list) or not listed or not set(listed) <= kinds:
+        raise RoutingError(f"{where}.kinds: expected a list of resource kinds")
+    if "age_group" not in spec and "primary_topic" not in spec:
+        raise RoutingError(f"{where}: needs an age_group or a primary_topic condition")
+    crisis_cats = spec.get("unless_crisis") or []
+    if not isinstance(crisis_cats, list) or not all(isinstance(c, str) for c in crisis_cats):
+        raise RoutingError(f"{where}.unless_crisis: expected a list of crisis categories")
+    return _Exclusion(
+        kinds=frozenset(listed),
+        age_groups=_ids(spec.get("age_group"), tax.age_groups, where),
+        primary_topics=_ids(spec.get("primary_topic"), tax.topics, where),
+        unless_topics=_ids(spec.get("unless_topic"), tax.topics, where) or frozenset(),
+        unless_crisis=frozenset(crisis_cats),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -210,4 +257,8 @@ def route_kinds(u: Understanding, limit: int = 5) -> tuple[KindChoice, ...]:
         vague = _best_route(table, u, "other")
         extend(vague.kinds if vague else table.general)
     extend(table.general)
-    return tuple(out[:limit])
+    banned: set[str] = set()
+    for ex in table.exclude:
+        if ex.applies(u):
+            banned |= ex.kinds
+    return tuple([c for c in out if c.kind not in banned][:limit])

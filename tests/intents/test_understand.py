@@ -195,3 +195,135 @@ def test_evidence_names_rule_and_span() -> None:
     ev = next(e for e in u.evidence if e.kind == "topic" and e.label == "theft")
     assert ev.rule.startswith("theft.")
     assert ev.matched == "マンビキ"
+
+
+# ── Failure families found by blind batches (general rules, checked with new wordings) ──
+
+
+@pytest.mark.parametrize(
+    ("text", "age"),
+    [
+        ("母は81です。最近お店で会計前の物を持って帰ってきます", "elderly"),
+        ("祖父が88になりますが、お酒がやめられません", "elderly"),
+        ("父（79）がパチンコばかり", "elderly"),
+        ("高齢の叔父が一人でアパートに住んでいて心配", "elderly"),
+        ("年金暮らしの母がまた万引きをしました", "elderly"),
+        ("中1の娘が夜遊びを", "minor"),
+        ("高２の息子がタバコを吸っています", "minor"),
+        ("15歳の息子が万引きで捕まりました", "minor"),
+        # 18 and over are adults under the Civil Code (number ages; see the README)
+        ("19歳の息子が万引きで捕まりました", "adult"),
+        ("職業訓練校の指導員です。前科のある生徒の就職先を探しています", "adult"),
+    ],
+)
+def test_age_families(text: str, age: str) -> None:
+    assert understand(text).age_group == age
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "お金を払わずにお店から出てきてしまうことがあります",
+        "会計していない商品をかばんに入れてしまう",
+        "レジを通さないで持って出てしまいました",
+        "コンビニで菓子をくすねる癖がやめられない",
+        "友達とつるんで自転車をパクってしまった",
+        "店の品物を盗んでしまいました",
+    ],
+)
+def test_theft_paraphrases(text: str) -> None:
+    assert understand(text).topic == "theft"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "イライラして子どもを叩いてしまいます",
+        "息子に手をあげてしまう自分が怖い",
+        "中1です。父親に毎日のように殴られてる",
+        "近所の子の腕や顔にいつもあざがある",
+    ],
+)
+def test_child_hurt_is_child_abuse_not_dv(text: str) -> None:
+    from knowledge.routing import route_kinds
+
+    u = understand(text)
+    assert u.topic == "child_abuse"
+    kinds = [k.kind for k in route_kinds(u)[:3]]
+    assert "child_guidance_center" in kinds and "dv_support" not in kinds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "通勤電車でちかんにあいました",
+        "娘が塾帰りに盗撮されたみたいです",
+        "駅で財布をすられて、カードも盗まれた",
+        "祖母が詐欺の被害に遭いました",
+        "夜道でひったくられて怖いです",
+    ],
+)
+def test_victims_are_victims(text: str) -> None:
+    from knowledge.routing import route_kinds
+
+    u = understand(text)
+    assert u.topic == "victim"
+    kinds = {k.kind for k in route_kinds(u)}
+    assert {"victim_support", "police_consultation"} & kinds
+    assert not kinds & {"self_help_group", "addiction_clinic", "juvenile_support_center"}
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("アムカがやめられなくて困ってます", "health"),
+        ("自傷がとまらない", "health"),
+        ("あの上司いつかぶっ殺す", "violence"),
+        ("元彼を殺してやりたい", "violence"),
+    ],
+)
+def test_crisis_like_text_gets_a_topic(text: str, topic: str) -> None:
+    u = understand(text)
+    assert u.topic == topic
+    assert u.crisis != "none"
+
+
+@pytest.mark.parametrize(
+    "text", ["昨日は死ぬほど残業した", "今週は死ぬほど働いたからラーメン食べたい"]
+)
+def test_hyperbole_is_out_of_scope(text: str) -> None:
+    u = understand(text)
+    assert not u.in_scope and u.topic == "other" and u.crisis == "none"
+
+
+@pytest.mark.parametrize("text", ["こんばんは", "初めまして", "聞いてほしいことがあるんですが"])
+def test_greetings_are_in_scope_with_general_desks(text: str) -> None:
+    from knowledge.routing import route_kinds
+
+    u = understand(text)
+    assert u.in_scope and u.topic == "other" and u.audience == "unknown"
+    assert [k.kind for k in route_kinds(u)[:2]] == ["probation_office", "municipal_welfare"]
+
+
+@pytest.mark.parametrize(
+    ("text", "audience"),
+    [
+        ("近所の子どもが夜遅くまで外で騒いでいて補導されないか心配", "resident"),
+        ("隣に住んでるおばあさんが最近お金がないと言ってます", "resident"),
+        ("知り合いのおじいさんが競馬で年金を使い切ってしまう", "resident"),
+        ("区の生活福祉課の担当です。出所者の住まいを探しています", "supporter"),
+        ("病院の相談員です。患者さんの飲酒について", "supporter"),
+        ("受刑者の家族です。面会のことを聞きたい", "family"),
+        ("先輩がシャブやってて、俺も誘われてる", "self"),
+    ],
+)
+def test_audience_families(text: str, audience: str) -> None:
+    assert understand(text).audience == audience
+
+
+def test_module_and_package_both_give_the_function() -> None:
+    import intents
+    from intents.understand import understand as direct
+
+    assert intents.understand is direct
+    assert direct("万引きがやめられない").topic == "theft"

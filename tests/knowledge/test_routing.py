@@ -112,3 +112,60 @@ def test_broken_tables_are_refused(mutate: object, message: str) -> None:
     mutate(data)  # type: ignore[operator]
     with pytest.raises(RoutingError, match=message):
         parse_table(data)
+
+
+@pytest.mark.parametrize("age", ["adult", "elderly"])
+def test_childrens_desks_never_for_adults(age: str) -> None:
+    for topic in load_taxonomy().topics:
+        if topic in {"other", "child_abuse", "juvenile"}:
+            continue
+        for audience in ("self", "family", "supporter", "resident", "unknown"):
+            for crisis in ("none", "concern"):
+                u = _u(topic, age_group=age, audience=audience, crisis=crisis)
+                assert not {"child_guidance_center", "juvenile_support_center"} & set(_kinds(u)), (
+                    topic,
+                    audience,
+                    crisis,
+                )
+
+
+def test_childrens_desks_kept_when_a_child_is_involved() -> None:
+    u = Understanding(
+        topics=(TopicScore("violence", 3.0), TopicScore("child_abuse", 2.0)),
+        age_group="elderly",
+    )
+    assert "child_guidance_center" in _kinds(u)
+    u = _u("alcohol", age_group="adult", crisis="concern", crisis_categories=("child_in_danger",))
+    assert _kinds(u)[0] == "child_guidance_center"
+
+
+def test_desks_for_older_people_never_for_minors() -> None:
+    for topic in load_taxonomy().topics:
+        if topic == "other":
+            continue
+        kinds = set(_kinds(_u(topic, age_group="minor")))
+        assert not {"community_care_center", "settlement_support_center"} & kinds, topic
+
+
+def test_victims_never_get_offender_desks() -> None:
+    offender = {"self_help_group", "addiction_clinic", "juvenile_support_center", "family_group"}
+    for age in ("minor", "adult", "elderly", "unknown"):
+        for audience in ("self", "family", "supporter", "resident", "unknown"):
+            u = Understanding(
+                topics=(TopicScore("victim", 4.0), TopicScore("sexual", 3.0)),
+                age_group=age,
+                audience=audience,
+            )
+            kinds = set(_kinds(u))
+            assert not offender & kinds, (age, audience)
+            assert {"victim_support", "police_consultation"} & kinds
+
+
+def test_exclusion_schema_is_checked() -> None:
+    data = yaml.safe_load(resources.files("knowledge").joinpath("data/routing.yaml").read_text())
+    data["exclude"] = [{"kinds": ["child_guidance_center"]}]
+    with pytest.raises(RoutingError, match="condition"):
+        parse_table(data)
+    data["exclude"] = [{"kinds": ["nope"], "age_group": ["adult"]}]
+    with pytest.raises(RoutingError, match="kinds"):
+        parse_table(data)
