@@ -20,6 +20,7 @@ import json
 import logging
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
@@ -70,6 +71,10 @@ routes = web.RouteTableDef()
 # -- helpers ----------------------------------------------------------------------------------
 
 
+def _sent(request: web.Request) -> SentTexts:
+    return request.app[SENT]
+
+
 def _desk(request: web.Request) -> Desk:
     return request.config_dict[keys.DESK]
 
@@ -115,16 +120,74 @@ def case_json(desk: Desk, kb: KnowledgeBase, esc: Escalation, me: User, now: flo
     }
 
 
-def _message_json(m: CaseMessage) -> dict[str, Any]:
+class SentTexts:
+    """What counselors typed, as they typed it, shown back to the author only (memory only).
+
+    The stored copy of every live message is masked (phone numbers, names …), which is
+    right for the person's words, but a counselor who introduces themself would see their
+    own name as ``<NAME>``. Their own text is staff text they already know, so the console
+    shows it to them as sent; other viewers (an admin supervising) see the stored, masked
+    copy, and nothing unmasked is ever written to the database or a log. Lost on restart
+    (then the masked copy shows), bounded, dropped when the case ends.
+    """
+
+    def __init__(self, max_cases: int = 2000, per_case: int = 500) -> None:
+        """Remember the texts of at most ``max_cases`` cases, ``per_case`` messages each."""
+        self._cases: OrderedDict[int, dict[int, tuple[str, str]]] = OrderedDict()
+        self.max_cases = max_cases
+        self.per_case = per_case
+
+    def add(self, case_id: int, message_id: int, author: str, text: str) -> None:
+        """Remember one sent message."""
+        texts = self._cases.setdefault(case_id, {})
+        self._cases.move_to_end(case_id)
+        texts[message_id] = (author, text)
+        while len(texts) > self.per_case:
+            texts.pop(next(iter(texts)))
+        while len(self._cases) > self.max_cases:
+            self._cases.popitem(last=False)
+
+    def text_for(self, case_id: int, message_id: Any, viewer: str) -> str | None:
+        """The text as sent, when ``viewer`` wrote it; else None."""
+        entry = self._cases.get(case_id, {}).get(message_id)
+        return entry[1] if entry is not None and entry[0] == viewer else None
+
+    def drop(self, case_id: int) -> None:
+        """Forget a case's texts (it ended)."""
+        self._cases.pop(case_id, None)
+
+
+SENT = web.AppKey("console_sent_texts", SentTexts)
+
+
+def _message_json(
+    m: CaseMessage, sent: SentTexts | None = None, viewer: User | None = None
+) -> dict[str, Any]:
+    text = m.text
+    if sent is not None and viewer is not None and m.sender == "counselor" and m.kind == "text":
+        text = sent.text_for(m.escalation_id, m.id, viewer.name) or text
     return {
         "id": m.id,
         "sender": m.sender,
         "author": m.author,
         "kind": m.kind,
-        "text": m.text,
+        "text": text,
         "resource_id": m.resource_id,
         "at": m.created_at,
     }
+
+
+def _event_json(
+    event: Mapping[str, Any], case_id: int, sent: SentTexts, viewer: User
+) -> dict[str, Any]:
+    """A case event for one console socket (the viewer's own messages as they sent them)."""
+    out = dict(event)
+    message = out.get("message")
+    if isinstance(message, Mapping) and message.get("sender") == "counselor":
+        own = sent.text_for(case_id, message.get("id"), viewer.name)
+        if own is not None and message.get("kind") == "text":
+            out["message"] = {**message, "text": own}
+    return out
 
 
 def _line_json(line: TranscriptLine) -> dict[str, Any]:
@@ -348,7 +411,7 @@ async def api_case(request: web.Request) -> web.Response:
             "case": case_json(desk, kb, esc, user, time.time()),
             "transcript_shared": view.transcript_shared,
             "transcript": [_line_json(x) for x in view.transcript],
-            "live": [_message_json(m) for m in view.live],
+            "live": [_message_json(m, _sent(request), user) for m in view.live],
             "notes": [_note_json(n) for n in view.notes],
             "recommended": recommended,
             "history": [
@@ -386,7 +449,10 @@ async def api_reply(request: web.Request) -> web.Response:
 
     async def run(user: User, case_id: int) -> dict[str, Any]:
         text = _text_field(await _json_body(request), "text")
-        return {"ok": True, "message": _message_json(desk.reply(user, case_id, text))}
+        msg = desk.reply(user, case_id, text)
+        sent = _sent(request)
+        sent.add(case_id, msg.id, user.name, text.strip())  # as the person receives it
+        return {"ok": True, "message": _message_json(msg, sent, user)}
 
     return await _case_action(request, run)
 
@@ -442,7 +508,9 @@ async def api_return(request: web.Request) -> web.Response:
 
     async def run(user: User, case_id: int) -> dict[str, Any]:
         await _json_body(request)
-        return {"ok": True, "state": desk.return_to_bot(user, case_id).state}
+        state = desk.return_to_bot(user, case_id).state
+        _sent(request).drop(case_id)
+        return {"ok": True, "state": state}
 
     return await _case_action(request, run)
 
@@ -464,7 +532,9 @@ async def api_close(request: web.Request) -> web.Response:
         if not isinstance(referred, str) or len(referred) > 500:
             raise _Bad("bad_referred", "紹介先は500文字以内で入力してください。")
         outcome = Outcome(referred_kinds=tuple(dict.fromkeys(kinds)), referred_to=referred)
-        return {"ok": True, "state": desk.close(user, case_id, outcome).state}
+        state = desk.close(user, case_id, outcome).state
+        _sent(request).drop(case_id)
+        return {"ok": True, "state": state}
 
     return await _case_action(request, run)
 
@@ -495,6 +565,7 @@ async def ws(request: web.Request) -> web.StreamResponse:
     app = request.config_dict
     bus = request.config_dict[keys.BUS]
     desk = _desk(request)
+    sent = _sent(request)
     socket = web.WebSocketResponse(heartbeat=30, max_msg_size=4096)
     await socket.prepare(request)
     request.app[SOCKETS].add(socket)
@@ -521,7 +592,8 @@ async def ws(request: web.Request) -> web.StreamResponse:
         async for event in sub:
             if socket.closed:
                 return
-            await socket.send_json({"type": "case", "case": case_id, "event": dict(event)})
+            out = _event_json(event, case_id, sent, user)
+            await socket.send_json({"type": "case", "case": case_id, "event": out})
 
     queue_task = asyncio.create_task(pump_queue())
     try:
@@ -589,6 +661,7 @@ def create_console_app() -> web.Application:
     )
     env.filters["jst"] = _fmt_time
     console[SOCKETS] = weakref.WeakSet()
+    console[SENT] = SentTexts()
     console.on_shutdown.append(_close_sockets)
     console.add_routes(routes)
     return console

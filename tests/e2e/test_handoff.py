@@ -123,6 +123,22 @@ async def test_widget_person_and_console_counselor(server: TestServer, tmp_path:
             await expect(person.locator(".tsg-bot .tsg-bubble").last).to_contain_text(
                 "相談員の木村です", timeout=15000
             )
+            # The counselor sees their own words as sent (the kept copy is masked).
+            own = counselor.locator("#live .from-counselor").last
+            await expect(own).to_have_text(
+                re.compile("相談員の木村です。お話を聞かせてください。$"), timeout=15000
+            )
+            await counselor.reload()
+            await (
+                counselor.locator(f'tr[data-case="{case_id}"]')
+                .get_by_role("button", name="開く")
+                .click()
+            )
+            await expect(counselor.locator("#live .from-counselor").last).to_contain_text(
+                "相談員の木村です", timeout=15000
+            )
+            kept = _rows(server, "SELECT text FROM escalation_messages WHERE sender='counselor'")
+            assert kept and all("木村" not in t for (t,) in kept)
             # Person → counselor, live; markup arrives as text, never as HTML.
             await box.fill("よろしくお願いします <b>太字</b>")
             await box.press("Enter")

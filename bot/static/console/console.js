@@ -161,16 +161,23 @@
     var who = el("span", "who", (SENDER[sender] || sender) + (extra ? "（" + extra + "）" : ""));
     li.appendChild(who);
     li.appendChild(el("span", "time", at ? fmtTime(at) : ""));
-    li.appendChild(el("p", "text", text));
+    var p = el("p", "text", text);
+    li.appendChild(p);
     list.appendChild(li);
     list.scrollTop = list.scrollHeight;
+    return p;
   }
 
-  function addLive(m) {
-    if (seenMessages[m.id]) return;
-    seenMessages[m.id] = true;
+  function addLive(m, sentByMe) {
     var text = m.kind === "resource" ? "［窓口カード］" + m.text : m.text;
-    addChat($("live"), m.sender, text, m.at, m.author);
+    var shown = seenMessages[m.id];
+    if (shown) {
+      // The same message twice (socket event, then the answer to this page's send): the
+      // answer carries the words exactly as this counselor typed them.
+      if (sentByMe) shown.textContent = text;
+      return;
+    }
+    seenMessages[m.id] = addChat($("live"), m.sender, text, m.at, m.author);
   }
 
   var seenNotes = {};
@@ -218,7 +225,7 @@
     clear($("transcript"));
     data.transcript.forEach(function (l) { addChat($("transcript"), l.sender, l.text, l.at); });
     clear($("live"));
-    data.live.forEach(addLive);
+    data.live.forEach(function (m) { addLive(m, false); });
     clear($("notes"));
     data.notes.forEach(addNote);
     var rec = $("recommended");
@@ -272,7 +279,7 @@
     if (!text.trim()) return;
     act("/reply", { text: text }, function (data) {
       box.value = "";
-      addLive(data.message);
+      addLive(data.message, true);
       say("送信しました。");
       if (current.case.state === "claimed") reload();
     });

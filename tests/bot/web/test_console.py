@@ -314,3 +314,30 @@ async def test_the_console_socket_flags_a_new_crisis_case(console: Console) -> N
     assert refused.value.status == 403
     await cws.close()
     await asyncio.sleep(0)
+
+
+async def test_the_counselor_sees_their_own_words_as_sent_and_only_masked_copies_are_kept(
+    console: Console,
+) -> None:
+    """Staff text is shown to its author as typed; the database and other viewers: masked."""
+    case_id = console.case("web:own-words")
+    kaori, csrf = await console.login("kaori")
+    h = {"X-CSRF-Token": csrf}
+    base = f"/console/api/cases/{case_id}"
+    cws = await kaori.ws_connect("/console/ws")
+    await cws.receive_json(timeout=10)
+    await cws.send_json({"type": "watch", "case": case_id})
+    assert (await kaori.post(f"{base}/claim", headers=h)).status == 200
+    said = "相談員の木村です。折り返しは03-1234-5678からです。"
+    resp = await kaori.post(f"{base}/reply", json={"text": said}, headers=h)
+    assert (await resp.json())["message"]["text"] == said
+    assert (await _case_frame(cws, "message", sender="counselor"))["message"]["text"] == said
+    view = await (await kaori.get(base)).json()
+    assert [m["text"] for m in view["live"]] == [said]
+    # What is kept is masked; an admin supervising sees the kept copy.
+    (kept,) = console.app[keys.DESK].store.messages(case_id)
+    assert "木村" not in kept.text and "1234" not in kept.text
+    alice, _ = await console.login("alice")
+    other = await (await alice.get(base)).json()
+    assert [m["text"] for m in other["live"]] == [kept.text]
+    await cws.close()
