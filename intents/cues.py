@@ -80,7 +80,9 @@ def age_number_hits(views: Views) -> list[Hit]:
             n = int(m.group("n"))
             decade = "unit" in r.regex.groupindex and m.group("unit")
             if decade:
-                label = "minor" if n < 20 else "elderly" if n >= 70 else "adult"
+                # 「60代後半」: the late sixties are over 65
+                late = "late" in r.regex.groupindex and m.group("late") and n >= 60
+                label = "minor" if n < 20 else "elderly" if n >= 70 or late else "adult"
             else:
                 if n > 120:
                     continue

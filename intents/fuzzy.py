@@ -43,6 +43,17 @@ def _candidates(min_chars: int) -> tuple[_Candidate, ...]:
     return tuple(out)
 
 
+def _word_start_ok(surface: str, start: int, key: str) -> bool:
+    """A window inside a longer katakana word must begin like the keyword.
+
+    ネットギャンプル keeps ギャ of ギャンブル; ケースワーカー holds スワーカー, one letter from
+    ストーカー, but it is another word whose middle only looks like it.
+    """
+    if start == 0 or not _KATAKANA_WORD.match(surface[start - 1]):
+        return True
+    return surface[start : start + 2] == key[:2]
+
+
 def fuzzy_hits(
     views: Views,
     exact_rules: set[str],
@@ -72,6 +83,8 @@ def fuzzy_hits(
         res = fuzz.partial_ratio_alignment(c.key, surface, score_cutoff=cutoff)
         # A typo keeps the word's length give or take one; a shorter window is a prefix.
         if res is None or res.dest_end - res.dest_start < len(c.key) - 1:
+            continue
+        if not _word_start_ok(surface, res.dest_start, c.key):
             continue
         start, end = views.surface_span(res.dest_start, res.dest_end)
         hits.append(

@@ -24,6 +24,7 @@ def _fuzzy_labels(text: str) -> set[str]:
         ("妻がクレプトマニヤかもしれない", "theft"),
         ("オーバードースしてしまう", "drugs"),
         ("オンラインカジソにはまった", "gambling"),
+        ("ネットギャンプルにはまる", "gambling"),  # a typo inside a compound
     ],
 )
 def test_one_typo_in_a_long_katakana_word_matches(text: str, topic: str) -> None:
@@ -40,6 +41,7 @@ def test_one_typo_in_a_long_katakana_word_matches(text: str, topic: str) -> None
         "詐欺の受け子をさせられた",  # けがをさせ ≠ け子をさせ
         "保護観察の面接です",  # a prefix of 保護観察所 is not a typo of it
         "スリッパを買った",  # short words (スリ) are never fuzzy
+        "ケースワーカーです",  # スワーカー inside another word is not ストーカー
         "ボードゲームで遊んだ",
         "明日の天気おしえて",
         "iPhoneの充電がすぐなくなる",

@@ -327,3 +327,40 @@ def test_module_and_package_both_give_the_function() -> None:
 
     assert intents.understand is direct
     assert direct("万引きがやめられない").topic == "theft"
+
+
+@pytest.mark.parametrize(
+    ("text", "age"),
+    [
+        ("夫は60代後半で、最近お酒の量が増えました", "elderly"),
+        ("母は60代前半で、パチンコに通っています", "adult"),
+        ("おふくろが83なんですが、物忘れがひどくて", "elderly"),
+        ("ﾑｽﾒ ｶﾞ ｺｳｺｳ ﾃﾞ ﾀﾊﾞｺ ｦ ｽｯﾃﾙ", "minor"),
+    ],
+)
+def test_age_families_second_batch(text: str, age: str) -> None:
+    assert understand(text).age_group == age
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("取引先の人にパワハラされてます", "victim"),
+        ("帰り道にあとをつけられて怖かった", "victim"),
+        ("上の階の人が毎晩奥さんをどなりつけてる", "violence"),
+        ("レジですませずに出てしまうことがある", "theft"),
+    ],
+)
+def test_topic_families_second_batch(text: str, topic: str) -> None:
+    assert understand(text).topic == topic
+
+
+def test_a_stranger_met_online_is_delinquency_risk_not_a_stalker() -> None:
+    assert understand("中2の娘がネットで知り合った男と会っているみたい").topic == "juvenile"
+    assert understand("知らない男にあとをつけられた").topic == "victim"
+
+
+def test_a_past_offence_behind_a_court_summons_is_not_the_topic() -> None:
+    u = understand("去年の窃盗のことで家裁から呼び出しがありました")
+    assert u.topic in {"legal", "juvenile"}
+    assert "theft" in u.past_topics
