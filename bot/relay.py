@@ -8,7 +8,8 @@ The engine calls :meth:`Relay.intercept` before its own handlers on every turn:
   最初から (leaves the case) and 履歴を消して (deletes everything) still work, and crisis
   words while nobody has answered yet bring the crisis lines at once;
 - counselor messages, resource cards and notices (claimed, wait grew, closed …) reach the
-  person through the bus: the widget socket listens on ``person:<key>``, LINE pushes from
+  person through the bus: ``deliver:web`` fills the widget person's numbered in-memory
+  outbox (replayed after a reconnect, polled in the HTTP fallback), LINE pushes from
   ``deliver:line``.
 """
 
@@ -18,6 +19,9 @@ import asyncio
 import contextlib
 import logging
 import math
+import secrets
+import time
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -81,6 +85,7 @@ class Relay:
         """Create the relay and attach it to the engine (intercept and forget hooks)."""
         self.desk = desk
         self.engine = engine
+        self.outboxes: Outboxes | None = None  # the widget's (set by the app)
         engine.intercepts.append(self.intercept)
         engine.forget_hooks.append(self.forget)
         engine.greet_intercepts.append(self.greet_status)
@@ -220,6 +225,8 @@ class Relay:
     def forget(self, user_key: str) -> None:
         """The person deleted their conversation: their case ends and is emptied."""
         self.desk.forget(user_key)
+        if self.outboxes is not None:
+            self.outboxes.drop(user_key)
 
     # -- the person's side ------------------------------------------------------------
 
@@ -291,34 +298,148 @@ async def _sweep(desk: Desk) -> None:
             logger.exception("handoff sweep failed; retrying")
 
 
-async def follow_person(
-    app: web.Application, user_key: str, send: Any, reply_to_json: Any
-) -> None:
-    """Forward ``to_person`` events of one person to a widget socket until cancelled.
+# -- the widget's outbox: counselor messages numbered per person, replayed on reconnect ------
 
-    Args:
-        app: the application (relay and bus).
-        user_key: the person.
-        send: ``async (frame: dict) -> None`` writing to the socket.
-        reply_to_json: the widget's reply → JSON function.
+OUTBOX_PER_PERSON = 200  # unacknowledged pushes kept per person
+OUTBOX_PEOPLE = 10_000  # people with an outbox; the least recently used go first
+OUTBOX_IDLE_SECONDS = 24 * 3600.0  # an outbox nobody touched this long is dropped
+FOLLOW_CHECK_SECONDS = 30.0
+
+
+class Outbox:
+    """What reached one widget person from the counselor side, numbered 1, 2, 3 …
+
+    In memory only: the person gets exactly what the counselor typed (the stored copy is
+    masked), and nothing of it is written anywhere. ``epoch`` names this numbering; a
+    client holding another epoch (the server restarted, the outbox was dropped) gets
+    everything the outbox holds.
     """
-    relay = app.get(RELAY)
-    bus = app.get(keys.BUS)
-    if relay is None or bus is None:
-        return
-    sub = bus.subscribe(f"person:{user_key}")
+
+    def __init__(self, limit: int = OUTBOX_PER_PERSON) -> None:
+        """Create an empty outbox keeping at most ``limit`` unacknowledged entries."""
+        self.epoch = secrets.token_hex(6)
+        self.seq = 0
+        self.items: deque[tuple[int, list[dict[str, Any]]]] = deque(maxlen=limit)
+        self.touched = time.monotonic()
+        self._changed = asyncio.Event()
+
+    def add(self, messages: list[dict[str, Any]]) -> int:
+        """Append one push (widget message objects); returns its number."""
+        self.seq += 1
+        self.items.append((self.seq, messages))
+        self.touched = time.monotonic()
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+        return self.seq
+
+    def after(self, epoch: str | None, seq: int) -> list[tuple[int, list[dict[str, Any]]]]:
+        """The entries the client holding (epoch, seq) has not seen."""
+        self.touched = time.monotonic()
+        if epoch != self.epoch:
+            seq = 0
+        return [(n, m) for n, m in self.items if n > seq]
+
+    def ack(self, epoch: str | None, seq: int) -> None:
+        """The client has seen everything up to ``seq``: drop it."""
+        if epoch == self.epoch:
+            while self.items and self.items[0][0] <= seq:
+                self.items.popleft()
+
+    async def wait(self, seq: int, timeout: float) -> None:
+        """Return once an entry after ``seq`` exists, or after ``timeout`` seconds."""
+        if self.seq > seq:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
+
+class Outboxes:
+    """The outboxes of widget people, by user key (bounded, least recently used first)."""
+
+    def __init__(
+        self, people: int = OUTBOX_PEOPLE, idle_seconds: float = OUTBOX_IDLE_SECONDS
+    ) -> None:
+        """Keep at most ``people`` outboxes, each no longer than ``idle_seconds`` untouched."""
+        self._boxes: OrderedDict[str, Outbox] = OrderedDict()
+        self.people = people
+        self.idle_seconds = idle_seconds
+
+    def open(self, user_key: str) -> Outbox:
+        """The person's outbox (a new, empty one when there is none)."""
+        box = self._boxes.get(user_key)
+        now = time.monotonic()
+        if box is None or now - box.touched > self.idle_seconds:
+            box = self._boxes[user_key] = Outbox()
+        box.touched = now
+        self._boxes.move_to_end(user_key)
+        while len(self._boxes) > self.people:
+            self._boxes.popitem(last=False)
+        return box
+
+    def get(self, user_key: str) -> Outbox | None:
+        """The person's outbox, if any."""
+        return self._boxes.get(user_key)
+
+    def drop(self, user_key: str) -> None:
+        """Forget the person's outbox (they deleted their conversation)."""
+        self._boxes.pop(user_key, None)
+
+    def __len__(self) -> int:
+        return len(self._boxes)
+
+
+OUTBOXES = web.AppKey("widget_outboxes", Outboxes)
+
+
+def push_frame(seq: int, epoch: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """A counselor-side push as a widget socket frame (``reply`` with a number)."""
+    return {"type": "reply", "id": None, "seq": seq, "epoch": epoch, "messages": messages}
+
+
+async def _deliver_web(app: web.Application, relay: Relay, bus: EventBus) -> None:
+    """Put what counselors send to widget people into their outboxes (sockets follow them)."""
+    from bot.channels.web import CHANNEL, reply_to_json
+
+    sub = bus.subscribe(f"deliver:{CHANNEL}")
     try:
         async for event in sub:
-            replies = relay.render(event)
-            if replies:
-                frame = {
-                    "type": "reply",
-                    "id": None,
-                    "messages": [reply_to_json(r) for r in replies],
-                }
-                await send(frame)
+            try:
+                replies = relay.render(event)
+                if replies:
+                    box = app[OUTBOXES].open(str(event["user_key"]))
+                    box.add([reply_to_json(r) for r in replies])
+            except Exception:
+                logger.exception("case %s: widget delivery failed", event.get("case"))
     finally:
         sub.close()
+
+
+async def follow_outbox(
+    app: web.Application, user_key: str, send: Any, epoch: str | None, seq: int
+) -> None:
+    """Send a person's outbox to one widget socket, from after (epoch, seq), until cancelled.
+
+    Args:
+        app: the application (its outboxes).
+        user_key: the person.
+        send: ``async (frame: dict) -> bool`` writing to the socket (False: it is gone).
+        epoch: the outbox numbering the client last saw (None: none).
+        seq: the last number the client saw in that numbering.
+    """
+    outboxes = app.get(OUTBOXES)
+    if outboxes is None:
+        return
+    box = outboxes.open(user_key)
+    box.ack(epoch, seq)
+    while True:
+        for n, messages in box.after(epoch, seq):
+            if not await send(push_frame(n, box.epoch, messages)):
+                return
+            epoch, seq = box.epoch, n
+        await box.wait(seq if epoch == box.epoch else 0, FOLLOW_CHECK_SECONDS)
+        current = outboxes.open(user_key)  # also keeps a followed outbox from expiring
+        if current is not box:
+            box = current  # dropped and made anew: a new numbering, sent from its start
 
 
 def follow_widget(
@@ -326,15 +447,23 @@ def follow_widget(
     ws: web.WebSocketResponse,
     session: str | None,
     task: asyncio.Task[None] | None,
+    since: tuple[str | None, int] = (None, 0),
 ) -> asyncio.Task[None] | None:
-    """Keep one widget socket following its session's person (call after every frame).
+    """Keep one widget socket following its session's outbox (call after every frame).
+
+    Args:
+        app: the application.
+        ws: the socket.
+        session: the socket's session (None before hello).
+        task: the follower so far.
+        since: (epoch, seq) of the last push the client saw, from its hello.
 
     Returns:
         The follower task (a new one when the socket's session changed).
     """
     if session is None or app.get(RELAY) is None:
         return task
-    from bot.channels.web import CHANNEL, reply_to_json
+    from bot.channels.web import CHANNEL
     from bot.identity import user_key
 
     key = user_key(CHANNEL, session, app[keys.CONFIG].secret)
@@ -344,11 +473,16 @@ def follow_widget(
     if task is not None:
         task.cancel()
 
-    async def send(frame: dict[str, Any]) -> None:
-        if not ws.closed:
+    async def send(frame: dict[str, Any]) -> bool:
+        if ws.closed:
+            return False
+        try:
             await ws.send_json(frame)
+        except ConnectionError:
+            return False  # the client is gone; its next hello says what it has seen
+        return True
 
-    return asyncio.create_task(follow_person(app, key, send, reply_to_json), name=name)
+    return asyncio.create_task(follow_outbox(app, key, send, *since), name=name)
 
 
 RELAY = web.AppKey("relay", Relay)
@@ -361,8 +495,10 @@ async def _ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.BUS] = bus
     app[keys.DESK] = desk
     app[RELAY] = Relay(desk, app[keys.ENGINE])
+    app[OUTBOXES] = app[RELAY].outboxes = Outboxes()
     tasks = [
         asyncio.create_task(_deliver_line(app, app[RELAY], bus)),
+        asyncio.create_task(_deliver_web(app, app[RELAY], bus)),
         asyncio.create_task(_sweep(desk)),
     ]
     logger.info("handoff desk ready (%d offices)", len(list(desk.offices)))

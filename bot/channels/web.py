@@ -30,7 +30,7 @@ from bot.dialogue.replies import (
     TextReply,
 )
 from bot.identity import user_key
-from bot.relay import follow_widget
+from bot.relay import OUTBOXES, follow_widget
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ CHANNEL = "web"
 MAX_BODY_BYTES = 16 * 1024  # one chat message as JSON; far above max_message_chars
 WS_IDLE_SECONDS = 15 * 60  # a silent socket is closed; the widget reconnects when used
 _SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+MAX_POLL_WAIT = 20.0  # longest wait of an HTTP poll for counselor messages (fallback mode)
 _POSTBACK_MAX = 300  # LINE's postback limit, kept for every channel
 
 TEMPLATES = web.AppKey("widget_templates", jinja2.Environment)
@@ -158,6 +159,44 @@ async def run_turn(
     return [reply_to_json(r) for r in replies]
 
 
+def parse_since(data: dict[str, Any]) -> tuple[str | None, int]:
+    """The last counselor push a client saw: ``{"epoch": str|null, "seq": int}``.
+
+    Raises:
+        BadRequest: a wrong type or size.
+    """
+    epoch, seq = data.get("epoch"), data.get("seq", 0)
+    if epoch is not None and (not isinstance(epoch, str) or not 0 < len(epoch) <= 32):
+        raise BadRequest("bad_epoch", "epoch must be null or the string the server sent")
+    if seq is None:
+        seq = 0
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**53:
+        raise BadRequest("bad_seq", "seq must be a non-negative integer")
+    return epoch, seq
+
+
+def _parse_id(data: dict[str, Any]) -> str | None:
+    frame_id = data.get("id")
+    if frame_id is not None and (not isinstance(frame_id, str) or len(frame_id) > 64):
+        raise BadRequest("bad_id", "id must be a short string")
+    return frame_id
+
+
+async def updates_after(
+    app: web.Application, session: str, epoch: str | None, seq: int, wait: float = 0.0
+) -> dict[str, Any]:
+    """Counselor pushes after (epoch, seq), waiting up to ``wait`` seconds for one."""
+    outboxes = app.get(OUTBOXES)
+    if outboxes is None:
+        return {"epoch": None, "updates": []}
+    box = outboxes.open(user_key(CHANNEL, session, app[keys.CONFIG].secret))
+    box.ack(epoch, seq)
+    if wait > 0 and not box.after(epoch, seq):
+        await box.wait(seq if epoch == box.epoch else 0, wait)
+    items = box.after(epoch, seq)
+    return {"epoch": box.epoch, "updates": [{"seq": n, "messages": m} for n, m in items]}
+
+
 def _error(exc: BadRequest) -> web.Response:
     return web.json_response({"error": {"code": exc.code, "message": str(exc)}}, status=exc.status)
 
@@ -181,14 +220,47 @@ async def api_chat(request: web.Request) -> web.Response:
         if not isinstance(data, dict):
             raise BadRequest("bad_json", "the body must be a JSON object")
         session = parse_session(data.get("session"))
+        frame_id = _parse_id(data)
+        if data.get("action") == "updates":
+            if session is None:
+                raise BadRequest("no_session", "updates need the session of a conversation")
+            epoch, seq = parse_since(data)
+            wait = data.get("wait", 0)
+            if isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0:
+                raise BadRequest("bad_wait", "wait must be a number of seconds")
+            out = await updates_after(
+                request.app, session, epoch, seq, min(float(wait), MAX_POLL_WAIT)
+            )
+            return _api_json(request, {"session": session, "messages": [], **out})
         text, postback, action = parse_turn(data, config.max_message_chars)
     except BadRequest as exc:
         return _error(exc)
     session = session or new_session()
+    recent = request.app[RECENT]
+    cache_key = (session, frame_id)
+    if frame_id is not None and cache_key in recent:
+        # A resend (the answer was lost on the way): the turn already ran.
+        return _api_json(request, {"session": session, "messages": recent[cache_key]})
     messages = await run_turn(request.app, session, text, postback, action)
-    return web.json_response(
-        {"session": session, "messages": messages}, headers={"Cache-Control": "no-store"}
-    )
+    if frame_id is not None:
+        _remember(recent, cache_key, messages)
+    return _api_json(request, {"session": session, "messages": messages})
+
+
+def _api_json(request: web.Request, body: dict[str, Any]) -> web.Response:
+    headers = {"Cache-Control": "no-store"}
+    origin = request.headers.get("Origin")
+    if origin is not None and origin_allowed(request) and urlsplit(origin).netloc != request.host:
+        # The widget embedded on an allowed site polls here when sockets are blocked.
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Vary"] = "Origin"
+    return web.json_response(body, headers=headers)
+
+
+def _remember(recent: OrderedDict, key: tuple[str, str], messages: list[Any]) -> None:  # type: ignore[type-arg]
+    recent[key] = messages
+    while len(recent) > _RECENT_MAX:
+        recent.popitem(last=False)
 
 
 # -- WebSocket -------------------------------------------------------------------------
@@ -234,8 +306,8 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
             if msg.type != WSMsgType.TEXT:
                 await ws.send_json(_ws_error("bad_frame", "send JSON text frames"))
                 continue
-            session = await _ws_frame(request.app, ws, msg.data, session, config)
-            follower = follow_widget(request.app, ws, session, follower)
+            session, since = await _ws_frame(request.app, ws, msg.data, session, config)
+            follower = follow_widget(request.app, ws, session, follower, since or (None, 0))
     finally:
         request.app[SOCKETS].discard(ws)
         if follower is not None:
@@ -252,33 +324,34 @@ def _ws_error(code: str, message: str, frame_id: Any = None) -> dict[str, Any]:
 
 async def _ws_frame(
     app: web.Application, ws: web.WebSocketResponse, raw: str, session: str | None, config: Any
-) -> str | None:
-    """Handle one frame; returns the socket's session after it."""
+) -> tuple[str | None, tuple[str | None, int] | None]:
+    """Handle one frame; returns the socket's session after it (and a hello's ``since``)."""
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: nested thousands deep
         await ws.send_json(_ws_error("bad_json", "frames must be JSON objects"))
-        return session
+        return session, None
     if not isinstance(data, dict):
         await ws.send_json(_ws_error("bad_json", "frames must be JSON objects"))
-        return session
+        return session, None
     frame_id = data.get("id")
     if frame_id is not None and (not isinstance(frame_id, str) or len(frame_id) > 64):
         await ws.send_json(_ws_error("bad_id", "id must be a short string"))
-        return session
+        return session, None
     kind = data.get("type")
     try:
         if kind == "ping":
             await ws.send_json({"type": "pong"})
-            return session
+            return session, None
         if kind == "hello":
             given = parse_session(data.get("session"))
+            since = parse_since(data) if given else (None, 0)
             session = given or new_session()
             await ws.send_json({"type": "ready", "session": session, "resumed": bool(given)})
             messages = await run_turn(app, session, None, None, None)
             if messages:
                 await ws.send_json({"type": "reply", "id": None, "messages": messages})
-            return session
+            return session, since
         if session is None:
             raise BadRequest("no_session", "send a hello frame first")
         if kind not in ("message", "postback", "delete"):
@@ -291,23 +364,21 @@ async def _ws_frame(
         text, postback, action = parse_turn(payload, config.max_message_chars)
     except BadRequest as exc:
         await ws.send_json(_ws_error(exc.code, str(exc), frame_id))
-        return session
+        return session, None
     recent = app[RECENT]
     cache_key = (session, frame_id)
     if frame_id is not None and cache_key in recent:
         # A resend after a reconnect: the turn already ran; send the same answer again.
         await ws.send_json({"type": "reply", "id": frame_id, "messages": recent[cache_key]})
-        return session
+        return session, None
     await ws.send_json({"type": "typing"})
     started = time.perf_counter()
     messages = await run_turn(app, session, text, postback, action)
     if frame_id is not None:
-        recent[cache_key] = messages
-        while len(recent) > _RECENT_MAX:
-            recent.popitem(last=False)
+        _remember(recent, cache_key, messages)
     await ws.send_json({"type": "reply", "id": frame_id, "messages": messages})
     logger.debug("widget turn in %.1f ms", (time.perf_counter() - started) * 1000)
-    return session
+    return session, None
 
 
 async def _close_sockets(app: web.Application) -> None:
