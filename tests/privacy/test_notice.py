@@ -111,7 +111,8 @@ async def test_the_bots_greeting_agrees_with_the_notice(
     assert "14日間保存" in greeting and "14日間保存" in notice
     for phrase in ("匿名", "履歴を消して", "個人情報を伏せて", "110番", "119番"):
         assert phrase in greeting and phrase in notice, phrase
-    assert "命に関わる危険" in greeting and "子どもへの虐待" in greeting
+    for limit in ("命に関わる危険", "子どもへの虐待", "犯罪の予告"):
+        assert limit in greeting, limit
     # The consent question offers exactly the two modes the notice describes.
     labels = [i["label"] for m in messages if m["type"] == "choices" for i in m["items"]]
     assert labels == ["同意して相談する", "記録せずに相談する"]
