@@ -35,6 +35,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 SECRET = "reliability-secret"
 TEXTS = ("息子のことで相談です", "薬物のことが心配です", "どこに相談すればいいですか")
 BEFORE_KILL, AFTER_RESTART = 3.0, 4.0
+# Below the per-person limit (bot/web/limits.yaml: 30 at once, then 1 every 2 s).
+PAUSE = 0.4
+
+
+def _http(n: int, **kwargs: Any) -> aiohttp.ClientSession:
+    """A client on its own loopback address: people do not share one (per-address limits)."""
+    connector = aiohttp.TCPConnector(local_addr=(f"127.2.0.{n + 1}", 0))
+    return aiohttp.ClientSession(connector=connector, **kwargs)
 
 
 @dataclass
@@ -64,7 +72,7 @@ async def _widget(base: str, n: int, ledger: Ledger) -> None:
     session: str | None = None
     outbox: dict[str, Any] | None = None  # a frame not yet answered, resent on reconnect
     count = 0
-    async with aiohttp.ClientSession() as http:
+    async with _http(n) as http:
         while not ledger.done:
             try:
                 async with http.ws_connect(f"{base}/ws/chat") as ws:
@@ -91,7 +99,7 @@ async def _widget(base: str, n: int, ledger: Ledger) -> None:
                         if time.monotonic() > ledger.restarted_at:
                             ledger.after_restart[session] += 1
                         outbox = None
-                        await asyncio.sleep(0.05)
+                        await asyncio.sleep(PAUSE)
             except (aiohttp.ClientError, ConnectionError, TimeoutError):
                 await asyncio.sleep(0.2)  # the server is down: try again, like the widget
 
@@ -100,7 +108,7 @@ async def _api(base: str, n: int, ledger: Ledger) -> None:
     session: str | None = None
     pending: dict[str, Any] | None = None
     count = 0
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
+    async with _http(100 + n, timeout=aiohttp.ClientTimeout(total=15)) as http:
 
         async def turn(body: dict[str, Any]) -> dict[str, Any]:
             async with http.post(f"{base}/api/chat", json=body) as resp:
@@ -123,7 +131,7 @@ async def _api(base: str, n: int, ledger: Ledger) -> None:
                 await turn(pending)
                 ledger.turns[session].append(pending["text"])
                 pending = None
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(PAUSE)
             except (aiohttp.ClientError, ConnectionError, TimeoutError):
                 await asyncio.sleep(0.2)
 
@@ -138,7 +146,7 @@ async def _line(sim: LineSimulator, ledger: Ledger, sent: list[dict[str, Any]]) 
         # Not acknowledged while the server is down: LINE would redeliver (done below).
         with contextlib.suppress(aiohttp.ClientError, ConnectionError, TimeoutError):
             await sim.send(event)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(PAUSE)
 
 
 def _answers_per_event(sim: LineSimulator, sent: list[dict[str, Any]]) -> Counter[str]:
@@ -171,8 +179,8 @@ async def test_kill_and_restart_under_load(tmp_path: Path, sudachi: None) -> Non
         sim.webhook_url = f"{base}/line/webhook"
         proc = serve(db, port, log, line_base=sim.base_url)
         await asyncio.to_thread(wait_healthy, port, proc)
-        clients = [asyncio.create_task(_widget(base, i, ledger)) for i in range(6)]
-        clients += [asyncio.create_task(_api(base, i, ledger)) for i in range(4)]
+        clients = [asyncio.create_task(_widget(base, i, ledger)) for i in range(10)]
+        clients += [asyncio.create_task(_api(base, i, ledger)) for i in range(6)]
         clients += [asyncio.create_task(_line(sim, ledger, sent)) for _ in range(4)]
         await asyncio.sleep(BEFORE_KILL)
         proc.kill()  # SIGKILL: no shutdown handler runs
@@ -212,7 +220,7 @@ async def test_kill_and_restart_under_load(tmp_path: Path, sudachi: None) -> Non
 
     # Every widget client came back to its own conversation and went on talking.
     widget_sessions = {s for s in ledger.resumed}
-    assert len(widget_sessions) == 6
+    assert len(widget_sessions) == 10
     assert all(ledger.after_restart[s] > 0 for s in widget_sessions)
 
     answers = _answers_per_event(sim, sent)
