@@ -30,6 +30,29 @@ _SMALL_KANA = str.maketrans(
 )
 
 
+# What may never be shown back: bidi overrides/isolates that can reorder a line on screen,
+# invisible spaces, and control characters (newline and tab stay). ZWJ stays for emoji.
+_UNSAFE_FOR_DISPLAY = re.compile(
+    "[\u200b\u200c\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+    "\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]"
+)
+
+
+def display_safe(text: str) -> str:
+    """Return text as typed, minus characters that could disguise it when displayed.
+
+    Unlike :func:`normalize`, the wording, width and emoji are kept: this is what a
+    counselor reads and what is stored (after masking).
+
+    Args:
+        text: a message as received.
+
+    Returns:
+        The text without bidi controls, invisible spaces and control characters.
+    """
+    return _UNSAFE_FOR_DISPLAY.sub("", text)
+
+
 def normalize(text: str) -> str:
     """Return the canonical form of a message.
 

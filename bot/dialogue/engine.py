@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.dialogue import handlers  # noqa: F401  (registers every handler)
@@ -25,7 +26,7 @@ from bot.dialogue.replies import (
 )
 from bot.dialogue.state import CONSENT, OPEN, RETURN, DialogueState, Slots, VolatileStates
 from bot.dialogue.turn import KnowledgeBaseLike, Turn
-from intents.normalize import normalize
+from intents.normalize import display_safe, normalize
 
 if TYPE_CHECKING:
     from bot.channels.base import IncomingMessage
@@ -146,6 +147,10 @@ class Engine:
     def handle_sync(self, incoming: IncomingMessage) -> list[Reply]:
         """Synchronous core of :meth:`handle`."""
         started = time.perf_counter()
+        if incoming.text:
+            # Bidi overrides and invisible characters could disguise the text wherever
+            # it is shown (console, transcript); they carry no meaning for triage.
+            incoming = replace(incoming, text=display_safe(incoming.text))
         now = self.clock()
         state, last, existed = self._load(incoming.user_key, now)
         turn = self._turn(incoming.user_key, incoming.channel, state, now)

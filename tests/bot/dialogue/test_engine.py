@@ -74,3 +74,13 @@ async def test_greet_after_idle_offers_resume(db_path: Path, sudachi: None) -> N
     clock.now += 31 * 60
     replies = await engine.greet(KEY, "web")
     assert [c.postback for c in replies[-1].items] == ["cmd:resume", "cmd:restart"]  # type: ignore[union-attr]
+
+
+async def test_stored_text_has_no_bidi_or_invisible_tricks(db_path: Path, sudachi: None) -> None:
+    engine = _engine(db_path, Clock())
+    await engine.greet(KEY, "web")
+    await engine.handle(IncomingMessage("web", KEY, postback="consent:granted"))
+    # U+202E would show 「万引きがやめられない」 reversed in the console; U+200B hides a space.
+    await engine.handle(IncomingMessage("web", KEY, text="\u202e万引き\u200bがやめられない\u2066"))
+    stored = [m.text for m in engine.store.messages(KEY) if m.direction == "in"]
+    assert stored[-1] == "万引きがやめられない"
