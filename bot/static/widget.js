@@ -3,6 +3,8 @@
  * Options (data attributes on the script tag):
  *   data-open="true"        open the chat at once
  *   data-exit-url="https://…" where すぐに閉じる goes (default: a search site)
+ *   data-transport="http"   never try the WebSocket (networks that block it); otherwise the
+ *                           widget falls back to HTTP by itself after failed connects
  * Plain JS, no build step, no third-party code. */
 (function () {
   "use strict";
@@ -19,7 +21,11 @@
   var KEY_SESSION = "tsunagu.session";
   var KEY_LOG = "tsunagu.log";
   var KEY_OUTBOX = "tsunagu.outbox";
+  var KEY_SEEN = "tsunagu.seen";
   var MAX_CHARS = 2000;
+  var API_URL = ORIGIN + "/api/chat";
+  var WS_FAILS_BEFORE_HTTP = 3; // sockets that closed before "ready", in a row
+  var WS_READY_TIMEOUT = 10000; // a socket that opens but never answers counts as failed
 
   // -- storage (sessionStorage: gone when the tab closes) ---------------------------------
   function load(key, fallback) {
@@ -39,7 +45,7 @@
   }
   function clearStored() {
     try {
-      [KEY_SESSION, KEY_LOG, KEY_OUTBOX].forEach(function (k) {
+      [KEY_SESSION, KEY_LOG, KEY_OUTBOX, KEY_SEEN].forEach(function (k) {
         window.sessionStorage.removeItem(k);
       });
     } catch (e) {
@@ -50,6 +56,8 @@
   var session = load(KEY_SESSION, null);
   var log = load(KEY_LOG, []); // rendered entries, so a reload shows the conversation
   var outbox = load(KEY_OUTBOX, []); // frames not yet answered; resent after reconnecting
+  // The last counselor-side push shown ({epoch, seq}): the server sends what came after it.
+  var seen = load(KEY_SEEN, { epoch: null, seq: 0 });
 
   // -- DOM helpers ------------------------------------------------------------------------
   function el(tag, cls, text) {
@@ -243,12 +251,18 @@
       logEl.textContent = "";
       log = [];
       outbox = [];
+      seen = { epoch: null, seq: 0 };
       session = null;
       clearStored();
       // Start a fresh anonymous session: the old one belongs to the deleted conversation.
       if (ws) {
         retry = 0;
         ws.close();
+      }
+      if (mode === "http") {
+        http.ready = false;
+        http.started = false;
+        window.setTimeout(startHttp, 0);
       }
     }
     messages.forEach(function (m) {
@@ -258,27 +272,62 @@
     scrollDown();
   }
 
+  // A counselor-side push (numbered): shown once, however often it arrives.
+  function showPush(epoch, seq, messages) {
+    if (epoch === seen.epoch && seq <= seen.seq) return;
+    seen = { epoch: epoch, seq: seq };
+    save(KEY_SEEN, seen);
+    showMessages(messages || []);
+  }
+
   // -- connection --------------------------------------------------------------------------
   var ws = null;
   var ready = false;
   var retry = 0;
   var retryTimer = null;
+  var wsFailures = 0;
+  var mode = script.getAttribute("data-transport") === "http" ? "http" : "ws";
+  root.setAttribute("data-transport", mode);
 
   function setStatus(text) {
     status.textContent = text || "";
   }
 
+  function wsFailed() {
+    wsFailures += 1;
+    if (wsFailures >= WS_FAILS_BEFORE_HTTP) {
+      // Sockets seem blocked on this network (some offices and proxies do): talk over HTTP.
+      mode = "http";
+      root.setAttribute("data-transport", mode);
+      startHttp();
+    } else {
+      scheduleReconnect();
+    }
+  }
+
   function connect() {
+    if (mode === "http") {
+      startHttp();
+      return;
+    }
     if (ws) return;
     ready = false;
+    var readyTimer = null;
     try {
       ws = new WebSocket(WS_URL);
     } catch (e) {
-      scheduleReconnect();
+      ws = null;
+      wsFailed();
       return;
     }
+    var socket = ws;
     ws.addEventListener("open", function () {
-      ws.send(JSON.stringify({ type: "hello", session: session }));
+      socket.send(
+        JSON.stringify({ type: "hello", session: session, epoch: seen.epoch, seq: seen.seq })
+      );
+      readyTimer = window.setTimeout(function () {
+        if (!ready) socket.close();
+      }, WS_READY_TIMEOUT);
     });
     ws.addEventListener("message", function (ev) {
       var data;
@@ -290,6 +339,7 @@
       if (data.type === "ready") {
         ready = true;
         retry = 0;
+        wsFailures = 0;
         setStatus("");
         session = data.session;
         save(KEY_SESSION, session);
@@ -300,6 +350,8 @@
       } else if (data.type === "typing") {
         typing.hidden = false;
         scrollDown();
+      } else if (data.type === "reply" && typeof data.seq === "number") {
+        showPush(data.epoch, data.seq, data.messages);
       } else if (data.type === "reply") {
         if (data.id) {
           outbox = outbox.filter(function (f) {
@@ -321,13 +373,128 @@
       }
     });
     ws.addEventListener("close", function () {
-      ws = null;
+      var wasReady = ready;
+      if (readyTimer) window.clearTimeout(readyTimer);
+      if (ws === socket) ws = null;
       ready = false;
-      scheduleReconnect();
+      if (mode === "http") return;
+      if (wasReady) scheduleReconnect();
+      else wsFailed();
     });
     ws.addEventListener("error", function () {
       /* close follows */
     });
+  }
+
+  // -- HTTP fallback: POST /api/chat for turns, a long poll for counselor messages -----------
+  var http = { started: false, ready: false, busy: false, polling: false, pollTimer: null };
+
+  function post(body) {
+    // text/plain keeps it a "simple" request: no CORS preflight when embedded elsewhere.
+    return window
+      .fetch(API_URL, {
+        method: "POST",
+        headers: { "Content-Type": "text/plain" },
+        body: JSON.stringify(body),
+        credentials: "omit",
+        cache: "no-store",
+      })
+      .then(function (r) {
+        return r.json().then(function (data) {
+          return { ok: r.ok, status: r.status, data: data || {} };
+        });
+      });
+  }
+
+  function startHttp() {
+    if (http.started) return;
+    http.started = true;
+    post({ session: session }).then(
+      function (res) {
+        if (!res.ok) throw new Error("start");
+        session = res.data.session;
+        save(KEY_SESSION, session);
+        setStatus("");
+        http.ready = true;
+        showMessages(res.data.messages || []);
+        flushHttp();
+        schedulePoll(0);
+      },
+      function () {
+        http.started = false;
+        if (outbox.length || !panel.hidden) setStatus("接続が切れました。つなぎ直しています…");
+        window.setTimeout(startHttp, 3000);
+      }
+    );
+  }
+
+  function httpBody(frame) {
+    var body = { session: session, id: frame.id };
+    if (frame.type === "message") body.text = frame.text;
+    else if (frame.type === "postback") body.postback = frame.postback;
+    else body.action = "delete";
+    return body;
+  }
+
+  function flushHttp() {
+    if (http.busy || !http.ready || !outbox.length) return;
+    http.busy = true;
+    var frame = outbox[0];
+    typing.hidden = false;
+    post(httpBody(frame)).then(
+      function (res) {
+        http.busy = false;
+        outbox = outbox.filter(function (f) {
+          return f.id !== frame.id;
+        });
+        save(KEY_OUTBOX, outbox);
+        if (!outbox.length) typing.hidden = true;
+        if (res.ok) {
+          setStatus("");
+          showMessages(res.data.messages || []);
+        } else {
+          var err = res.data.error || {};
+          setStatus("送れませんでした：" + (err.message || err.code || res.status));
+        }
+        flushHttp();
+      },
+      function () {
+        // Kept in the outbox and sent again with the same id (the server answers it once).
+        http.busy = false;
+        setStatus("接続が切れました。つなぎ直しています…");
+        window.setTimeout(flushHttp, 3000);
+      }
+    );
+  }
+
+  function poll() {
+    if (http.polling || !http.ready || !session) return;
+    http.polling = true;
+    var asked = session;
+    var body = { session: asked, action: "updates", epoch: seen.epoch, seq: seen.seq, wait: 20 };
+    post(body).then(
+      function (res) {
+        http.polling = false;
+        if (res.ok && asked === session) {
+          (res.data.updates || []).forEach(function (u) {
+            showPush(res.data.epoch, u.seq, u.messages);
+          });
+        }
+        schedulePoll(res.ok ? 300 : 5000);
+      },
+      function () {
+        http.polling = false;
+        schedulePoll(5000);
+      }
+    );
+  }
+
+  function schedulePoll(delay) {
+    if (http.pollTimer) return;
+    http.pollTimer = window.setTimeout(function () {
+      http.pollTimer = null;
+      poll();
+    }, delay);
   }
 
   function scheduleReconnect() {
@@ -351,7 +518,10 @@
     save(KEY_OUTBOX, outbox);
     typing.hidden = false;
     scrollDown();
-    if (ws && ready) {
+    if (mode === "http") {
+      if (http.ready) flushHttp();
+      else startHttp();
+    } else if (ws && ready) {
       ws.send(JSON.stringify(frame));
     } else {
       connect();
