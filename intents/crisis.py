@@ -223,6 +223,18 @@ def _windows(sentences: list[str], joined: bool) -> list[tuple[int, str]]:
     return out
 
 
+def _may_match(rule: _Rule, joined: tuple[str, str]) -> bool:
+    """Cheap necessary condition: the rule's first group occurs somewhere in the message.
+
+    One scan of the whole text (sentences joined by 。, a superset of every sentence and
+    joined window) instead of one per sentence; most rules are settled here.
+    """
+    first = rule.groups[0]
+    return any(p.search(joined[0]) for p in first.folded) or any(
+        p.search(joined[1]) for p in first.reading
+    )
+
+
 def _match_rule(
     rule: _Rule, sentences: tuple[list[str], list[str]], ruleset: _RuleSet
 ) -> _Hit | None:
@@ -290,7 +302,10 @@ def assess(analysis: Analysis) -> CrisisAssessment:
     level = "none"
     categories: list[str] = []
     evidence: list[Evidence] = []
+    joined = ("。".join(folded_sents), "。".join(reading_sents))
     for rule in ruleset.rules:
+        if not _may_match(rule, joined):
+            continue
         hit = _match_rule(rule, (folded_sents, reading_sents), ruleset)
         if hit is None:
             continue

@@ -133,15 +133,15 @@ def understand(text: str) -> Understanding:
     topics = _rank(scores)
 
     crisis = assess(analysis)
-    consult = match_patterns(views, cr.consult)
-    unrelated = match_patterns(views, cr.unrelated)
     top = topics[0].score if topics else 0.0
+    # Scope cues matter only when nothing strong was found (run lazily: they cost a scan each).
+    unrelated = match_patterns(views, cr.unrelated) if top < 3.0 else []
     if crisis.level != "none":
         in_scope = True
-    elif unrelated and top < 3.0:
+    elif unrelated:
         in_scope = False
     else:
-        in_scope = bool(topics) or bool(consult) or bool(audience_hits)
+        in_scope = bool(topics) or bool(audience_hits) or bool(match_patterns(views, cr.consult))
     if not in_scope:
         topics = []
     audience = cues.decide_audience(audience_hits, has_topic=bool(topics))
