@@ -364,3 +364,14 @@ def test_a_past_offence_behind_a_court_summons_is_not_the_topic() -> None:
     u = understand("去年の窃盗のことで家裁から呼び出しがありました")
     assert u.topic in {"legal", "juvenile"}
     assert "theft" in u.past_topics
+
+
+@pytest.mark.parametrize(
+    ("text", "not_topic"),
+    [
+        ("毎日いつも駅で待ってる彼氏がかわいい", "violence"),  # waiting is not stalking
+        ("ドラッグストアで目薬を買いました", "drugs"),  # a shop, not a drug
+    ],
+)
+def test_family_rules_do_not_overreach(text: str, not_topic: str) -> None:
+    assert understand(text).topic != not_topic
