@@ -109,4 +109,24 @@ def v002_users_search(db: sqlite_utils.Database) -> None:
         )
 
 
-MIGRATIONS = (v001_initial, v002_users_search)
+def v003_content_version(db: sqlite_utils.Database) -> None:
+    """A counter bumped by every change to resources, templates or FAQ (any connection).
+
+    The knowledge base caches these tables in memory and reloads them only when the
+    counter moves; ``PRAGMA data_version`` alone also moves on writes to unrelated tables
+    by other connections (LINE events, the CLI), which made every such write cost a reload.
+    """
+    db.execute(
+        "CREATE TABLE knowledge_version (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "n INTEGER NOT NULL)"
+    )
+    db.execute("INSERT INTO knowledge_version (id, n) VALUES (1, 0)")
+    for table in ("resources", "templates", "faq"):
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER {table}_{event.lower()}_version AFTER {event} ON {table} "
+                "BEGIN UPDATE knowledge_version SET n = n + 1 WHERE id = 1; END"
+            )
+
+
+MIGRATIONS = (v001_initial, v002_users_search, v003_content_version)

@@ -117,7 +117,9 @@ class Store:
         """Wrap an open database; call :meth:`migrate` before use."""
         self.db = db
         self._depth = 0
-        self.generation = 0  # bumped on every own write; see :meth:`change_marker`
+        # Bumped when a transaction of this store ends (commit or rollback): a cache loaded
+        # inside a transaction that was rolled back must not match the counter again.
+        self.generation = 0
 
     def migrate(self) -> int:
         """Bring the knowledge tables to the current schema version."""
@@ -142,6 +144,7 @@ class Store:
             self._depth -= 1
             if self._depth == 0:
                 self.db.execute("ROLLBACK")
+                self.generation += 1
             raise
         self._depth -= 1
         if self._depth == 0:
@@ -149,9 +152,13 @@ class Store:
             self.generation += 1
 
     def change_marker(self) -> tuple[int, int]:
-        """A value that changes whenever this or another connection commits a change."""
-        data_version = self.db.execute("PRAGMA data_version").fetchone()[0]
-        return (int(data_version), self.generation)
+        """A value that changes whenever resources, templates or FAQ change (any connection).
+
+        Triggers count every change to those tables (migration v003); writes to other
+        tables, e.g. conversations on another connection, leave the marker alone.
+        """
+        row = self.db.execute("SELECT n FROM knowledge_version WHERE id = 1").fetchone()
+        return (int(row[0]) if row else -1, self.generation)
 
     def is_empty(self) -> bool:
         """True when there are no resources, templates or FAQ entries yet."""

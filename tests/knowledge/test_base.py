@@ -164,3 +164,32 @@ def test_users(kb: KnowledgeBase) -> None:
     assert all("hash" not in str(r.after) for r in revisions)
     with pytest.raises(ValidationError, match="アカウント"):
         kb.restore(revisions[0].id, actor="admin")
+
+
+def test_writes_to_other_tables_do_not_reload_the_knowledge(
+    db_path: Path, kb: KnowledgeBase
+) -> None:
+    assert kb.render("topic_intro.other")
+    loaded = kb._templates
+    other = connect(db_path)
+    # Another connection writing unrelated tables (as the LINE channel does per event).
+    other.execute("CREATE TABLE IF NOT EXISTS unrelated (n INTEGER)")
+    other.execute("INSERT INTO unrelated (n) VALUES (1)")
+    assert kb.render("topic_intro.other")
+    assert kb._templates is loaded
+    # A change to the knowledge tables, from any connection and even without the
+    # knowledge base's own API, is seen at the next render.
+    other.execute("UPDATE templates SET text = '直接の変更' WHERE id = 'topic_intro.other'")
+    assert kb.render("topic_intro.other") == "直接の変更"
+    assert kb._templates is not loaded
+    other.execute("DELETE FROM resources WHERE id = 'police_110'")
+    assert all(r.id != "police_110" for r in kb._active_resources())
+
+
+def test_rolled_back_edit_is_not_kept_in_the_cache(kb: KnowledgeBase) -> None:
+    before = kb.render("topic_intro.other")
+    with pytest.raises(RuntimeError), kb.store.transaction():
+        kb.store.put_template(replace(kb.get_template("topic_intro.other"), text="取り消し"))  # type: ignore[type-var]
+        assert kb.render("topic_intro.other") == "取り消し"
+        raise RuntimeError("abort")
+    assert kb.render("topic_intro.other") == before

@@ -21,7 +21,7 @@ def test_from_empty_file(db_path: Path) -> None:
 
 def test_from_previous_version_keeps_and_indexes_rows(db_path: Path, sudachi: None) -> None:
     db = connect(db_path)
-    migrate(db, PACKAGE, MIGRATIONS[:-1])
+    migrate(db, PACKAGE, MIGRATIONS[:1])  # schema v1: before search
     db.execute(
         "INSERT INTO faq (id, questions, answer, topics, active, updated_at) "
         "VALUES (?, ?, ?, ?, 1, '2026-01-01T00:00:00+00:00')",
@@ -51,3 +51,17 @@ def test_reopen_is_idempotent_and_keeps_edits(db_path: Path) -> None:
     kb = KnowledgeBase.open(connect(db_path))
     assert kb.render("greeting") == "編集済み"
     assert kb.has_template("topic_intro.other")  # shipped templates that are missing come back
+
+
+def test_from_v2_counts_knowledge_changes(db_path: Path) -> None:
+    db = connect(db_path)
+    migrate(db, PACKAGE, MIGRATIONS[:2])
+    db.execute(
+        "INSERT INTO templates (id, text, updated_at) VALUES ('t', 'a', '2026-01-01T00:00:00')"
+    )
+    kb = KnowledgeBase.open(db, load_defaults=False)
+    assert kb.render("t") == "a"
+    start = kb.store.change_marker()
+    db.execute("UPDATE templates SET text = 'b' WHERE id = 't'")
+    assert kb.store.change_marker() != start
+    assert kb.render("t") == "b"
