@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlite_utils
 from jinja2 import Template as JinjaTemplate
-from jinja2 import TemplateError
+from jinja2 import TemplateError, nodes
 
 from intents.types import Area, Understanding
 from knowledge import accounts
@@ -40,6 +40,13 @@ ENTITIES = ("resource", "template", "faq")
 SYSTEM_ACTOR = "system"
 _CLOSENESS_NATIONAL = 2
 _GROUP_KINDS = frozenset({"self_help_group", "family_group"})
+# Rendered texts kept per template for repeated contexts (e.g. topic_label per topic id).
+_MEMO_SIZE = 256
+# Context values short and simple enough to key the memo: derived labels and numbers,
+# never a person's message.
+_MEMO_MAX_CHARS = 64
+# jinja2 parts whose output differs between two renders with the same context.
+_NONDETERMINISTIC = frozenset({"random", "lipsum", "cycler", "joiner", "namespace"})
 
 
 class RenderError(RuntimeError):
@@ -98,6 +105,62 @@ def _is_finder(r: Resource) -> bool:
     return r.coverage == "national" and not r.phone
 
 
+class _Compiled:
+    """A template ready to render: constant text, or jinja2 plus a memo of past renders."""
+
+    __slots__ = ("constant", "jinja", "memo")
+
+    def __init__(self, text: str) -> None:
+        env = template_environment()
+        ast = env.parse(text)
+        self.constant: str | None = None
+        self.jinja: JinjaTemplate | None = None
+        # None: renders may differ for the same context (random, lipsum), never memoised.
+        self.memo: dict[tuple[tuple[str, Any], ...], str] | None = None
+        if all(
+            isinstance(n, nodes.Output) and all(isinstance(c, nodes.TemplateData) for c in n.nodes)
+            for n in ast.body
+        ):
+            # Plain text (most reply templates): jinja2 would only copy it, at the cost of
+            # a new context per render.
+            self.constant = env.from_string(text).render().strip()
+            return
+        self.jinja = env.from_string(text)
+        used = ast.find_all((nodes.Filter, nodes.Name))
+        names = {getattr(n, "name", "") for n in used}
+        if not names & _NONDETERMINISTIC:
+            self.memo = {}
+
+    def render(self, context: dict[str, Any]) -> str:
+        """The stripped text for ``context`` (TemplateError from jinja2 when it fails)."""
+        if self.constant is not None:
+            return self.constant
+        assert self.jinja is not None
+        key = _memo_key(context) if self.memo is not None else None
+        if key is not None and self.memo is not None:
+            hit = self.memo.get(key)
+            if hit is not None:
+                return hit
+        text = self.jinja.render(**context).strip()
+        if key is not None and self.memo is not None:
+            if len(self.memo) >= _MEMO_SIZE:
+                self.memo.clear()
+            self.memo[key] = text
+        return text
+
+
+def _memo_key(context: dict[str, Any]) -> tuple[tuple[str, Any], ...] | None:
+    """A hashable key for a context of short scalar values, else None (not memoised)."""
+    for value in context.values():
+        if isinstance(value, str):
+            if len(value) > _MEMO_MAX_CHARS:
+                return None
+        elif value is not None and type(value) not in (int, bool, float):
+            return None
+    # The type is part of the key: 1, 1.0 and True are equal but render differently.
+    return tuple(sorted((k, (type(v), v)) for k, v in context.items()))
+
+
 def _area_name(area: Area | None) -> str | None:
     if area is None:
         return None
@@ -121,7 +184,7 @@ class KnowledgeBase:
         self._marker: tuple[int, int] | None = None
         self._resources: list[Resource] = []
         self._templates: dict[str, Template] = {}
-        self._compiled: dict[tuple[str, str], JinjaTemplate] = {}
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
         self._overlay_resources: dict[str, Resource] = {}
         self._overlay_templates: dict[str, Template] = {}
         self._read_only = False
@@ -241,12 +304,12 @@ class KnowledgeBase:
         key = (template.id, template.text)
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = template_environment().from_string(template.text)
+            compiled = _Compiled(template.text)
             if len(self._compiled) > 2000:  # edits leave stale entries; keep memory bounded
                 self._compiled.clear()
             self._compiled[key] = compiled
         try:
-            return compiled.render(**context).strip()
+            return compiled.render(context)
         except TemplateError as exc:
             raise RenderError(f"template {template_id!r} failed: {exc}") from exc
 

@@ -166,6 +166,35 @@ def test_users(kb: KnowledgeBase) -> None:
         kb.restore(revisions[0].id, actor="admin")
 
 
+def test_constant_template_is_rendered_once_and_sees_edits(kb: KnowledgeBase) -> None:
+    kb.save_template({"id": "plain", "text": "  変わらない文面です。\n"}, actor="staff1")
+    assert kb.render("plain") == "変わらない文面です。"
+    assert kb.render("plain", unused="x") == "変わらない文面です。"  # extra context is ignored
+    kb.save_template({"id": "plain", "text": "新しい文面です。"}, actor="staff1")
+    assert kb.render("plain") == "新しい文面です。"
+
+
+def test_memoised_render_matches_jinja_for_every_context(kb: KnowledgeBase) -> None:
+    kb.save_template(
+        {"id": "count", "text": "{% if n == 2 %}二件{% else %}{{ n }}件{% endif %}：{{ who }}"},
+        actor="staff1",
+    )
+    for _ in range(2):  # the second round comes from the memo
+        assert kb.render("count", n=2, who="A") == "二件：A"
+        assert kb.render("count", n=1, who="A") == "1件：A"
+        assert kb.render("count", n=True, who="A") == "True件：A"  # True == 1, not the same
+        assert kb.render("count", n=1.0, who="A") == "1.0件：A"
+        assert kb.render("count", n=3, who="B") == "3件：B"
+        assert kb.render("count", n=3, who=["list", "values"]) == "3件：['list', 'values']"
+        with pytest.raises(RenderError):
+            kb.render("count", n=3)  # a missing variable fails every time, memo or not
+
+
+def test_random_filter_is_never_memoised(kb: KnowledgeBase) -> None:
+    kb.save_template({"id": "dice", "text": "{{ range(1000) | random }}"}, actor="staff1")
+    assert len({kb.render("dice") for _ in range(40)}) > 1
+
+
 def test_writes_to_other_tables_do_not_reload_the_knowledge(
     db_path: Path, kb: KnowledgeBase
 ) -> None:
