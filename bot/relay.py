@@ -219,7 +219,8 @@ class Relay:
             info = self.desk.queue_info(case, turn.now)
             turn.add(HandoffNotice(status="waiting", text=self._waiting_text(turn, case, info)))
         else:
-            turn.add(HandoffNotice(status="active", text=turn.renderer.text("handoff_claimed")))
+            text = turn.renderer.text("handoff_still_connected")
+            turn.add(HandoffNotice(status="active", text=text))
         return "handoff:status"
 
     def forget(self, user_key: str) -> None:

@@ -120,7 +120,7 @@ async def test_back_after_the_idle_timeout_with_a_case_open(person: Person) -> N
     engine.clock = lambda: even_later
     back = await person.send()
     assert [(m["type"], m["status"]) for m in back] == [("handoff", "active")]
-    assert "相談員がつながりました" in back[0]["text"]
+    assert "いまも相談員とつながっています" in back[0]["text"]
     # After the case ends the usual 続きから greeting is back.
     desk.person_leaves(person.key)
     engine.clock = lambda: even_later + 2 * 3600
