@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from intents.tokenizer import tokenize
-from intents.types import Token
+from intents.types import Analysis, Token
 
 logger = logging.getLogger(__name__)
 
@@ -446,11 +446,14 @@ def _addresses(view: _View, tokens: tuple[Token, ...], v: _Vocab) -> list[PiiSpa
     return found
 
 
-def find(text: str) -> tuple[PiiSpan, ...]:
+def find(text: str, analysis: Analysis | None = None) -> tuple[PiiSpan, ...]:
     """Find personal data in a text.
 
     Args:
         text: the message as typed (any string).
+        analysis: the message's :func:`intents.tokenizer.analyse` result, when the caller
+            has it; its tokens are reused (saving a Sudachi run) only when they were made
+            from exactly the text masking tokenises, so the result is always the same.
 
     Returns:
         Non-overlapping spans, ordered by position, with offsets into ``text``.
@@ -463,7 +466,10 @@ def find(text: str) -> tuple[PiiSpan, ...]:
         + _postals(digit_view)
     )
     plain = _view(text, digits=False)
-    tokens = tokenize(plain.text)
+    if analysis is not None and not analysis.truncated and analysis.text == plain.text:
+        tokens = analysis.tokens
+    else:
+        tokens = tokenize(plain.text)
     v = vocab()
     candidates += _addresses(plain, tokens, v) + _names(plain, tokens, v)
     chosen: list[PiiSpan] = []
@@ -476,7 +482,7 @@ def find(text: str) -> tuple[PiiSpan, ...]:
     return tuple(sorted(chosen, key=lambda p: p.start))
 
 
-def mask(text: str) -> Masked:
+def mask(text: str, analysis: Analysis | None = None) -> Masked:
     """Replace personal data with typed placeholders (<PHONE>, <EMAIL>, <NAME>, …).
 
     Prefecture and city names alone, ages, amounts, dates and the short service numbers
@@ -484,11 +490,12 @@ def mask(text: str) -> Masked:
 
     Args:
         text: the message as typed (any string).
+        analysis: optional analysis of ``text`` whose tokens may be reused (see :func:`find`).
 
     Returns:
         The masked text and the spans (offsets into ``text``) that were replaced.
     """
-    spans = find(text)
+    spans = find(text, analysis)
     parts: list[str] = []
     last = 0
     for span in spans:

@@ -64,6 +64,23 @@ def test_messages_are_masked_before_writing(store: ConversationStore) -> None:
         store.add_message(cid, "sideways", "x")
 
 
+def test_an_analysis_never_bypasses_masking(db_path: Path, sudachi: None) -> None:
+    from intents.tokenizer import analyse
+
+    real = ConversationStore.open(connect(db_path))
+    cid = real.save("web:a", "web", {}, "granted")
+    text = "田中太郎さんの電話は090-1234-5678です"
+    real.add_message(cid, "in", text, analysis=analyse(text))
+    real.add_message(cid, "in", text, analysis=analyse("関係のない文"))  # tokens not used
+    real.add_message(cid, "in", text)
+    stored = [m.text for m in real.messages("web:a")]
+    assert stored == ["<NAME>さんの電話は<PHONE>です"] * 3
+    # A store with its own masker masks with it, whatever analysis comes along.
+    fake = ConversationStore.open(connect(db_path), mask=_fake_mask)
+    fake.add_message(cid, "in", text, analysis=analyse(text))
+    assert fake.messages("web:a")[-1].text == "田中太郎さんの電話は###-####-####です"
+
+
 def test_delete_conversation_removes_messages(store: ConversationStore) -> None:
     cid = store.save("web:a", "web", {}, "granted")
     store.add_message(cid, "in", "相談です")

@@ -11,6 +11,7 @@ from types import ModuleType
 import pytest
 
 from intents.pii import Masked, PiiSpan, mask, mynumber_valid
+from intents.types import Token
 
 
 @pytest.mark.parametrize(
@@ -149,3 +150,39 @@ def test_spans_are_ordered_and_disjoint(sudachi: None) -> None:
     spans = mask(text).spans
     assert [s.kind for s in spans] == ["NAME", "PHONE", "EMAIL", "POSTAL", "ADDRESS"]
     assert all(a.end <= b.start for a, b in itertools.pairwise(spans))
+
+
+def test_precomputed_analysis_gives_identical_results(
+    sudachi: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from intents import pii
+    from intents.tokenizer import analyse
+    from intents.types import Analysis
+
+    texts = [s.text for s in _bench().load_corpus()] + [
+        "  田中太郎さんに相談した  ",  # analyse strips; masking keeps the blanks
+        "〇九〇−１２３４−５６７８",  # the analysis text differs from the masking view
+        "ｻﾄｳｻﾝに電話しました",
+        "息子が万引きしました😢 090-1234-5678",
+    ]
+    runs: list[str] = []
+    real_tokenize = pii.tokenize
+
+    def counting_tokenize(text: str) -> tuple[Token, ...]:
+        runs.append(text)
+        return real_tokenize(text)
+
+    monkeypatch.setattr(pii, "tokenize", counting_tokenize)
+    reused = 0
+    for text in texts:
+        analysis = analyse(text)
+        before = len(runs)
+        with_analysis = mask(text, analysis)
+        reused += len(runs) == before
+        assert with_analysis == mask(text), text
+        # Tokens of some other text are never used: the result stays the masker's own.
+        wrong = Analysis(
+            raw_length=len(text), text="別の文", folded="", tokens=(), reading="", truncated=False
+        )
+        assert mask(text, wrong) == mask(text), text
+    assert reused >= len(texts) // 2  # the common case really takes the shortcut
