@@ -35,6 +35,7 @@ Masker = Callable[[str], str]
 # masked form is cached (masking a long reply costs ~3 ms, more than understanding the
 # message). Only outgoing text is cached: the person's words are never kept in memory.
 _OUT_CACHE_SIZE = 512
+_OUT_CACHE_SECONDS = 3600.0  # texts not sent for an hour (edited templates) are dropped
 _MAX_PENDING_COUNTS = 1000
 
 
@@ -82,7 +83,8 @@ class ConversationStore:
         """
         self.db = db
         self._mask = mask or _default_mask
-        self._masked_out: OrderedDict[str, str] = OrderedDict()
+        # Least recently used first: text → (masked text, last use).
+        self._masked_out: OrderedDict[str, tuple[str, float]] = OrderedDict()
         # Anonymous counters waiting to be written with the next save (one commit per turn
         # instead of one per counter) or by flush_counts().
         self._pending_counts: Counter[tuple[str, str, str]] = Counter()
@@ -276,13 +278,15 @@ class ConversationStore:
         return int(cur.lastrowid or 0)
 
     def _mask_out(self, text: str) -> str:
-        masked = self._masked_out.get(text)
-        if masked is None:
-            masked = self._masked_out[text] = self._mask(text)
-            if len(self._masked_out) > _OUT_CACHE_SIZE:
-                self._masked_out.popitem(last=False)
-        else:
-            self._masked_out.move_to_end(text)
+        cache = self._masked_out
+        now = time.monotonic()
+        hit = cache.pop(text, None)
+        masked = self._mask(text) if hit is None else hit[0]
+        cache[text] = (masked, now)
+        if len(cache) > _OUT_CACHE_SIZE:
+            cache.popitem(last=False)
+        while cache and now - next(iter(cache.values()))[1] > _OUT_CACHE_SECONDS:
+            cache.popitem(last=False)
         return masked
 
     def messages(self, user_key: str) -> list[StoredMessage]:

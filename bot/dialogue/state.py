@@ -157,10 +157,13 @@ class VolatileStates:
     def put(self, user_key: str, state: DialogueState, now: float | None = None) -> None:
         """Remember the state of ``user_key``."""
         now = time.time() if now is None else now
-        self._items[user_key] = (state, now)
-        self._items.move_to_end(user_key)
-        while len(self._items) > self.max_entries:
-            self._items.popitem(last=False)
+        items = self._items
+        items[user_key] = (state, now)
+        items.move_to_end(user_key)  # oldest first: the expired are all at the front
+        while len(items) > self.max_entries:
+            items.popitem(last=False)
+        while items and now - next(iter(items.values()))[1] > self.ttl_seconds:
+            items.popitem(last=False)
 
     def drop(self, user_key: str) -> None:
         """Forget ``user_key``."""

@@ -84,7 +84,11 @@ def load_policy() -> LimitPolicy:
 
 
 class Limiter:
-    """Token buckets by key, bounded in memory (least recently used keys are forgotten)."""
+    """Token buckets by key, bounded in memory.
+
+    A bucket left alone until it is full again is the same as no bucket, so it is
+    forgotten (expiry); beyond ``max_keys`` the least recently used are forgotten too.
+    """
 
     def __init__(
         self, rate: Rate, clock: Callable[[], float] = time.monotonic, max_keys: int = MAX_KEYS
@@ -99,6 +103,9 @@ class Limiter:
         self.rate = rate
         self.clock = clock
         self.max_keys = max_keys
+        # Seconds after which any bucket has refilled completely.
+        self.refill_seconds = rate.burst / rate.rate
+        # Least recently used first: (tokens, last use).
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def take(self, key: str) -> float:
@@ -116,8 +123,14 @@ class Limiter:
         else:
             wait = (1.0 - tokens) / self.rate.rate
         self._buckets[key] = (tokens, now)
-        while len(self._buckets) > self.max_keys:
-            self._buckets.popitem(last=False)
+        buckets = self._buckets
+        while len(buckets) > self.max_keys:
+            buckets.popitem(last=False)
+        while buckets:
+            oldest = next(iter(buckets.values()))
+            if now - oldest[1] < self.refill_seconds:
+                break
+            buckets.popitem(last=False)
         return wait
 
     def __len__(self) -> int:

@@ -81,6 +81,20 @@ def test_an_analysis_never_bypasses_masking(db_path: Path, sudachi: None) -> Non
     assert fake.messages("web:a")[-1].text == "田中太郎さんの電話は###-####-####です"
 
 
+def test_masked_replies_cache_expires(
+    store: ConversationStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cid = store.save("web:a", "web", {}, "granted")
+    for i in range(3):
+        store.add_message(cid, "out", f"返事{i}")
+    assert len(store._masked_out) == 3
+    monkeypatch.setattr("handoff.store._OUT_CACHE_SECONDS", 0.0)
+    time.sleep(0.01)  # everything cached so far is now older than that
+    store.add_message(cid, "out", "返事9")
+    assert list(store._masked_out) == ["返事9"]
+    assert [m.text for m in store.messages("web:a")][-1] == "返事#"
+
+
 def test_delete_conversation_removes_messages(store: ConversationStore) -> None:
     cid = store.save("web:a", "web", {}, "granted")
     store.add_message(cid, "in", "相談です")

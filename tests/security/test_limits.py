@@ -58,6 +58,27 @@ def test_token_bucket_refills_and_stays_bounded() -> None:
     assert len(limiter) == 100
 
 
+def test_buckets_full_again_are_forgotten() -> None:
+    clock = Clock()
+    limiter = Limiter(Rate(rate=0.5, burst=3), clock, max_keys=100)  # full after 6 s
+    assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    limiter.take("b")
+    clock.now += 5.0
+    limiter.take("c")
+    assert len(limiter) == 3  # a is not full yet: it must still be counted
+    assert limiter.take("a") == 0.0 and limiter.take("a") == 0.0  # 2.5 tokens back
+    assert limiter.take("a") > 0
+    clock.now += 3.0
+    limiter.take("d")
+    assert len(limiter) == 3  # b refilled (8 s): forgotten, exactly like a new bucket
+    # a kept its 0.5 tokens and refilled 1.5 since: two more, then it waits.
+    assert [limiter.take("a") for _ in range(2)] == [0.0, 0.0]
+    assert limiter.take("a") > 0
+    clock.now += 4.0
+    limiter.take("e")
+    assert len(limiter) == 3  # c (7 s) is full again and forgotten; a, d, e are not
+
+
 def test_shipped_policy_is_generous_for_people() -> None:
     policy = limits.load_policy()
     assert policy.person.burst >= 20 and policy.ip_chat.burst >= 60
