@@ -4,33 +4,19 @@ counselor in the console (Chromium), against the real app, engine and SQLite fil
 from __future__ import annotations
 
 import re
-import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 
 from bot import keys
-from bot.app import create_app
-from bot.config import load_config
 from bot.identity import user_key
+from tests.e2e.conftest import Live, Pages, ask_for_a_counselor, live_app
 from tests.line_sim import LineSimulator
 from tests.line_sim import events as ev
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LINE_SECRET = "00112233445566778899aabbccddeeff"
 LINE_TOKEN = "e2e-handoff-token"
 ACCOUNTS = {
@@ -40,149 +26,102 @@ ACCOUNTS = {
 }
 
 
-async def _start(tmp_path: Path, env: dict[str, str]) -> TestServer:
-    config = load_config(env={"TSUNAGU_SECRET": "e2e-handoff", **env}, db_path=tmp_path / "t.db")
-    srv = TestServer(create_app(config), host="127.0.0.1")
-    await srv.start_server()
+def _add_counselors(live: Live) -> None:
     for name, (role, office, password) in ACCOUNTS.items():
-        srv.app[keys.KB].add_user(name, role, password, office_id=office)
-    return srv
+        live.add_user(name, role, password, office_id=office)
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[TestServer]:
-    srv = await _start(tmp_path, {})
-    yield srv
-    await srv.close()
-
-
-def _rows(srv: TestServer, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    """Read the SQLite file directly, as an auditor would."""
-    with sqlite3.connect(srv.app[keys.CONFIG].db_path) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
-async def _console_login(browser: Any, base: str, name: str) -> Any:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    await page.goto(base + "console/")
-    await page.get_by_label("ユーザー名").fill(name)
-    await page.get_by_label("パスワード").fill(ACCOUNTS[name][2])
-    await page.get_by_role("button", name="ログイン").click()
+async def _console_login(live: Live, pages: Pages, name: str) -> Any:
+    page = await pages.page(1280, 900)
+    await page.goto(live.base + "/console/")
+    await live.log_in(page, name)
     await page.wait_for_url("**/console/")
     return page
 
 
-async def test_widget_person_and_console_counselor(server: TestServer, tmp_path: Path) -> None:
-    from playwright.async_api import async_playwright, expect
+async def test_widget_person_and_console_counselor(live: Live, pages: Pages, shots: Path) -> None:
+    from playwright.async_api import expect
 
-    base = str(server.make_url("/"))
-    shots = tmp_path / "shots"
-    shots.mkdir()
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            person_ctx = await browser.new_context(viewport={"width": 390, "height": 800})
-            person = await person_ctx.new_page()
-            await person.goto(base)
-            await person.get_by_role("button", name="同意して相談する").click(timeout=15000)
-            box = person.get_by_label("メッセージ")
-            await box.fill("息子が万引きで警察に捕まりました")
-            await box.press("Enter")
-            await expect(person.locator(".tsg-choices").last).to_be_visible(timeout=15000)
-            await box.fill("人と話したい")
-            await box.press("Enter")
-            # What will be shared, and the choice.
-            agree = person.get_by_role("button", name="同意する", exact=True)
-            await expect(agree).to_be_visible(timeout=15000)
-            await expect(person.locator(".tsg-log")).to_contain_text("匿名のまま")
-            await agree.click()
-            waiting = person.locator('.tsg-notice[data-status="waiting"]')
-            await expect(waiting).to_be_visible(timeout=15000)
-            (case_id,) = [r[0] for r in _rows(server, "SELECT id FROM escalations")]
+    _add_counselors(live)
+    base = live.base + "/"
+    person = await pages.page(390, 800)
+    await person.goto(base)
+    await ask_for_a_counselor(person, "息子が万引きで警察に捕まりました")
+    box = person.get_by_label("メッセージ")
+    (case_id,) = [r[0] for r in live.rows("SELECT id FROM escalations")]
 
-            # The counselor of the right office logs in and sees the case in the queue.
-            counselor = await _console_login(browser, base, "kaori")
-            row = counselor.locator(f'tr[data-case="{case_id}"]')
-            await expect(row).to_be_visible(timeout=15000)
-            await expect(row).to_contain_text("万引き")
-            await expect(row).to_contain_text("会話の共有に同意")
-            await row.get_by_role("button", name="開く").click()
-            await expect(counselor.locator("#transcript")).to_contain_text("万引き")
-            await counselor.get_by_role("button", name="この相談を担当する").click()
-            await expect(person.locator('.tsg-notice[data-status="claimed"]')).to_be_visible(
-                timeout=15000
-            )
-            # Counselor → person (a canned reply, edited).
-            canned = counselor.get_by_label("定型文")
-            await canned.select_option(value="canned.greeting")
-            reply = counselor.get_by_label("返信", exact=True)
-            await expect(reply).to_have_value(re.compile("^相談員です。"))
-            await reply.fill("相談員の木村です。お話を聞かせてください。")
-            await counselor.get_by_role("button", name="送信").click()
-            await expect(person.locator(".tsg-bot .tsg-bubble").last).to_contain_text(
-                "相談員の木村です", timeout=15000
-            )
-            # The counselor sees their own words as sent (the kept copy is masked).
-            own = counselor.locator("#live .from-counselor").last
-            await expect(own).to_have_text(
-                re.compile("相談員の木村です。お話を聞かせてください。$"), timeout=15000
-            )
-            await counselor.reload()
-            await (
-                counselor.locator(f'tr[data-case="{case_id}"]')
-                .get_by_role("button", name="開く")
-                .click()
-            )
-            await expect(counselor.locator("#live .from-counselor").last).to_contain_text(
-                "相談員の木村です", timeout=15000
-            )
-            kept = _rows(server, "SELECT text FROM escalation_messages WHERE sender='counselor'")
-            assert kept and all("木村" not in t for (t,) in kept)
-            # Person → counselor, live; markup arrives as text, never as HTML.
-            await box.fill("よろしくお願いします <b>太字</b>")
-            await box.press("Enter")
-            live = counselor.locator("#live .from-person").last
-            await expect(live).to_contain_text("よろしくお願いします <b>太字</b>", timeout=15000)
-            assert await counselor.locator("#live b").count() == 0
-            # The bot stayed silent while the counselor was on.
-            bot_bubbles = await person.locator(".tsg-bot").count()
-            await person.screenshot(path=str(shots / "person-with-counselor.png"))
-            await counselor.screenshot(path=str(shots / "console-case.png"), full_page=True)
+    # The counselor of the right office logs in and sees the case in the queue.
+    counselor = await _console_login(live, pages, "kaori")
+    row = counselor.locator(f'tr[data-case="{case_id}"]')
+    await expect(row).to_be_visible(timeout=15000)
+    await expect(row).to_contain_text("万引き")
+    await expect(row).to_contain_text("会話の共有に同意")
+    await row.get_by_role("button", name="開く").click()
+    await expect(counselor.locator("#transcript")).to_contain_text("万引き")
+    await counselor.get_by_role("button", name="この相談を担当する").click()
+    await expect(person.locator('.tsg-notice[data-status="claimed"]')).to_be_visible(timeout=15000)
+    # Counselor → person (a canned reply, edited).
+    canned = counselor.get_by_label("定型文")
+    await canned.select_option(value="canned.greeting")
+    reply = counselor.get_by_label("返信", exact=True)
+    await expect(reply).to_have_value(re.compile("^相談員です。"))
+    await reply.fill("相談員の木村です。お話を聞かせてください。")
+    await counselor.get_by_role("button", name="送信").click()
+    await expect(person.locator(".tsg-bot .tsg-bubble").last).to_contain_text(
+        "相談員の木村です", timeout=15000
+    )
+    # The counselor sees their own words as sent (the kept copy is masked).
+    own = counselor.locator("#live .from-counselor").last
+    await expect(own).to_have_text(
+        re.compile("相談員の木村です。お話を聞かせてください。$"), timeout=15000
+    )
+    await counselor.reload()
+    await (
+        counselor.locator(f'tr[data-case="{case_id}"]').get_by_role("button", name="開く").click()
+    )
+    await expect(counselor.locator("#live .from-counselor").last).to_contain_text(
+        "相談員の木村です", timeout=15000
+    )
+    kept = live.rows("SELECT text FROM escalation_messages WHERE sender='counselor'")
+    assert kept and all("木村" not in t for (t,) in kept)
+    # Person → counselor, live; markup arrives as text, never as HTML.
+    await box.fill("よろしくお願いします <b>太字</b>")
+    await box.press("Enter")
+    heard = counselor.locator("#live .from-person").last
+    await expect(heard).to_contain_text("よろしくお願いします <b>太字</b>", timeout=15000)
+    assert await counselor.locator("#live b").count() == 0
+    # The bot stayed silent while the counselor was on.
+    bot_bubbles = await person.locator(".tsg-bot").count()
+    await person.screenshot(path=str(shots / "person-with-counselor.png"))
+    await counselor.screenshot(path=str(shots / "console-case.png"), full_page=True)
 
-            # A counselor of another office cannot open it.
-            other = await _console_login(browser, base, "kenji")
-            await expect(other.locator("#queue-body")).to_contain_text("お待ちの相談はありません")
-            resp = await other.request.get(base + f"console/api/cases/{case_id}")
-            assert resp.status == 403
-            denied = _rows(
-                server,
-                "SELECT actor FROM escalation_audit WHERE action = 'denied' AND escalation_id = ?",
-                case_id,
-            )
-            assert denied == [("kenji",)]
+    # A counselor of another office cannot open it.
+    other = await _console_login(live, pages, "kenji")
+    await expect(other.locator("#queue-body")).to_contain_text("お待ちの相談はありません")
+    resp = await other.request.get(base + f"console/api/cases/{case_id}")
+    assert resp.status == 403
+    denied = live.rows(
+        "SELECT actor FROM escalation_audit WHERE action = 'denied' AND escalation_id = ?",
+        case_id,
+    )
+    assert denied == [("kenji",)]
 
-            # Close with an outcome; the person is back with the bot.
-            await counselor.get_by_label("保護観察所", exact=False).first.check()
-            await counselor.get_by_label("紹介先（任意）").fill("サンプル保護観察所")
-            await counselor.get_by_role("button", name="終了する").click()
-            await expect(person.locator('.tsg-notice[data-status="closed"]')).to_be_visible(
-                timeout=15000
-            )
-            assert await person.locator(".tsg-bot").count() == bot_bubbles + 1
-            await box.fill("ありがとうございました")
-            await box.press("Enter")
-            await expect(person.locator(".tsg-bot")).to_have_count(bot_bubbles + 2, timeout=15000)
-            await person.screenshot(path=str(shots / "person-back-with-bot.png"))
-            await counselor.screenshot(path=str(shots / "console-closed.png"), full_page=True)
-        finally:
-            await browser.close()
-    state, outcome = _rows(server, "SELECT state, outcome FROM escalations WHERE id = ?", case_id)[
-        0
-    ]
+    # Close with an outcome; the person is back with the bot.
+    await counselor.get_by_label("保護観察所", exact=False).first.check()
+    await counselor.get_by_label("紹介先（任意）").fill("サンプル保護観察所")
+    await counselor.get_by_role("button", name="終了する").click()
+    await expect(person.locator('.tsg-notice[data-status="closed"]')).to_be_visible(timeout=15000)
+    assert await person.locator(".tsg-bot").count() == bot_bubbles + 1
+    await box.fill("ありがとうございました")
+    await box.press("Enter")
+    await expect(person.locator(".tsg-bot")).to_have_count(bot_bubbles + 2, timeout=15000)
+    await person.screenshot(path=str(shots / "person-back-with-bot.png"))
+    await counselor.screenshot(path=str(shots / "console-closed.png"), full_page=True)
+    (state, outcome), *_ = live.rows(
+        "SELECT state, outcome FROM escalations WHERE id = ?", case_id
+    )
     assert state == "closed" and '"probation_office"' in outcome
-    opened = _rows(
-        server,
+    opened = live.rows(
         "SELECT actor, action FROM escalation_audit "
         "WHERE escalation_id = ? AND action LIKE 'open%'",
         case_id,
@@ -190,30 +129,30 @@ async def test_widget_person_and_console_counselor(server: TestServer, tmp_path:
     assert ("kaori", "open_transcript") in opened
 
 
-async def test_line_person_and_console_counselor(tmp_path: Path) -> None:
-    from playwright.async_api import async_playwright, expect
+async def test_line_person_and_console_counselor(
+    pages: Pages, shots: Path, tmp_path: Path
+) -> None:
+    from playwright.async_api import expect
+
+    from bot.channels.line import LINE
 
     async with LineSimulator(LINE_SECRET, LINE_TOKEN) as sim:
-        srv = await _start(
-            tmp_path,
-            {
-                "LINE_CHANNEL_SECRET": LINE_SECRET,
-                "LINE_CHANNEL_ACCESS_TOKEN": LINE_TOKEN,
-                "TSUNAGU_LINE_API_BASE": sim.base_url,
-            },
-        )
-        from bot.channels.line import LINE
+        env = {
+            "LINE_CHANNEL_SECRET": LINE_SECRET,
+            "LINE_CHANNEL_ACCESS_TOKEN": LINE_TOKEN,
+            "TSUNAGU_LINE_API_BASE": sim.base_url,
+        }
+        async with live_app(tmp_path, env) as live:
+            _add_counselors(live)
+            sim.webhook_url = live.base + "/line/webhook"
+            user = ev.new_user_id()
 
-        sim.webhook_url = str(srv.make_url("/line/webhook"))
-        user = ev.new_user_id()
+            async def say(event: dict[str, Any]) -> list[dict[str, Any]]:
+                before = len(sim.messages_to(user))
+                assert (await sim.send(event)).status == 200
+                await live.app[LINE].idle()
+                return sim.messages_to(user)[before:]
 
-        async def say(event: dict[str, Any]) -> list[dict[str, Any]]:
-            before = len(sim.messages_to(user))
-            assert (await sim.send(event)).status == 200
-            await srv.app[LINE].idle()
-            return sim.messages_to(user)[before:]
-
-        try:
             await say(ev.follow(user))
             await say(ev.postback(user, "consent:granted"))
             await say(ev.text(user, "息子が万引きで警察に捕まりました"))
@@ -222,49 +161,42 @@ async def test_line_person_and_console_counselor(tmp_path: Path) -> None:
             assert actions == ["handoff:full", "handoff:anonymous", "handoff:cancel"]
             queued = await say(ev.postback(user, "handoff:anonymous"))
             assert any("相談員" in m.get("text", "") for m in queued)
-            key = user_key("line", user, srv.app[keys.CONFIG].secret)
-            case = srv.app[keys.DESK].open_case(key)
+            key = user_key("line", user, live.app[keys.CONFIG].secret)
+            case = live.app[keys.DESK].open_case(key)
             assert case is not None and case.consent == "anonymous"
 
-            base = str(srv.make_url("/"))
-            async with async_playwright() as pw:
-                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                try:
-                    counselor = await _console_login(browser, base, "kaori")
-                    row = counselor.locator(f'tr[data-case="{case.id}"]')
-                    await expect(row).to_contain_text("匿名", timeout=15000)
-                    await row.get_by_role("button", name="開く").click()
-                    # Anonymous: categories only, no transcript.
-                    await expect(counselor.locator("#transcript-note")).to_contain_text("匿名")
-                    assert await counselor.locator("#transcript li").count() == 0
-                    await counselor.get_by_role("button", name="この相談を担当する").click()
-                    reply = counselor.get_by_label("返信", exact=True)
-                    await expect(reply).to_be_visible(timeout=15000)
-                    pushes_before = len(sim.calls_to("/message/push"))
-                    await reply.fill("相談員の木村です。LINEでお話しできます。")
-                    await counselor.get_by_role("button", name="送信").click()
-                    for _ in range(100):
-                        if any("LINEでお話しできます" in t for t in sim.texts_to(user)):
-                            break
-                        await counselor.wait_for_timeout(100)
-                    assert any("LINEでお話しできます" in t for t in sim.texts_to(user))
-                    assert len(sim.calls_to("/message/push")) > pushes_before  # a push
-                    # The person answers on LINE: no bot reply, the counselor sees it.
-                    answer = await say(ev.text(user, "ありがとうございます。話を聞いてください"))
-                    assert answer == []
-                    live = counselor.locator("#live .from-person").last
-                    await expect(live).to_contain_text("話を聞いてください", timeout=15000)
-                    await counselor.screenshot(path=str(tmp_path / "console-line.png"))
-                    await counselor.get_by_role("button", name="ボットに戻す").click()
-                    for _ in range(100):
-                        if srv.app[keys.DESK].open_case(key) is None:
-                            break
-                        await counselor.wait_for_timeout(100)
-                finally:
-                    await browser.close()
+            counselor = await _console_login(live, pages, "kaori")
+            row = counselor.locator(f'tr[data-case="{case.id}"]')
+            await expect(row).to_contain_text("匿名", timeout=15000)
+            await row.get_by_role("button", name="開く").click()
+            # Anonymous: categories only, no transcript.
+            await expect(counselor.locator("#transcript-note")).to_contain_text("匿名")
+            assert await counselor.locator("#transcript li").count() == 0
+            await counselor.get_by_role("button", name="この相談を担当する").click()
+            reply = counselor.get_by_label("返信", exact=True)
+            await expect(reply).to_be_visible(timeout=15000)
+            pushes_before = len(sim.calls_to("/message/push"))
+            await reply.fill("相談員の木村です。LINEでお話しできます。")
+            await counselor.get_by_role("button", name="送信").click()
+            for _ in range(100):
+                if any("LINEでお話しできます" in t for t in sim.texts_to(user)):
+                    break
+                await counselor.wait_for_timeout(100)
+            assert any("LINEでお話しできます" in t for t in sim.texts_to(user))
+            assert len(sim.calls_to("/message/push")) > pushes_before  # a push
+            # The person answers on LINE: no bot reply, the counselor sees it.
+            answer = await say(ev.text(user, "ありがとうございます。話を聞いてください"))
+            assert answer == []
+            heard = counselor.locator("#live .from-person").last
+            await expect(heard).to_contain_text("話を聞いてください", timeout=15000)
+            await counselor.screenshot(path=str(shots / "console-line.png"))
+            await counselor.get_by_role("button", name="ボットに戻す").click()
+            for _ in range(100):
+                if live.app[keys.DESK].open_case(key) is None:
+                    break
+                await counselor.wait_for_timeout(100)
+            await pages.close()  # the console is gone before the person writes again
             back = await say(ev.text(user, "最初から"))
             assert back and all("【相談員】" not in m.get("text", "") for m in back)
-            assert srv.app[keys.DESK].store.get(case.id).state == "returned"
+            assert live.app[keys.DESK].store.get(case.id).state == "returned"
             assert sim.rejected() == []
-        finally:
-            await srv.close()
