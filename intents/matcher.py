@@ -238,8 +238,26 @@ def match_keywords(views: Views) -> list[Hit]:
             add(e.rule, views.token_span(views.norm, i, j))
     for i, j, e in ck.reading.find(views.reading.text):
         if _aligned(views.reading, i, j):
-            add(e.rule, views.token_span(views.reading, i, j))
+            span = views.token_span(views.reading, i, j)
+            if not _homophone(views.analysis.text[span[0] : span[1]], e.rule.text):
+                add(e.rule, span)
     return hits
+
+
+def _is_kanji(c: str) -> bool:
+    return "\u4e00" <= c <= "\u9fff" or c in "々〆ヶ"
+
+
+def _homophone(written: str, keyword: str) -> bool:
+    """True when a reading match is another word that sounds the same (給食 ≠ 求職).
+
+    The reading view exists for kana spellings (かくせいざい) and kanji slips that keep
+    part of the word (保護士 for 保護司); a span written wholly in kanji that shares no
+    kanji with the keyword is a different word.
+    """
+    if not written or not all(_is_kanji(c) for c in written):
+        return False
+    return not (set(written) & set(keyword))
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ def test_spans_point_into_the_normalised_text() -> None:
         ("aaaa battery", "alcohol"),  # AA only as a word
         ("saaas", "sexual"),
         ("鮭を焼いた", "alcohol"),  # a two-kana reading (サケ) is not matched
+        ("給食だけが楽しみ", "employment"),  # 給食 sounds like 求職 but is another word
     ],
 )
 def test_no_false_matches(text: str, absent: str) -> None:
@@ -72,3 +73,8 @@ def test_drop_contained_keeps_the_longer_keyword() -> None:
         Hit("topic", "theft", "theft.re0", 0, 10, 2),  # a pattern never swallows others
     ]
     assert {h.rule for h in drop_contained(hits)} == {"theft.re0", "alcohol.kw.飲酒運転"}
+
+
+def test_kana_and_partial_kanji_spellings_still_meet_by_reading() -> None:
+    assert "drugs" in _labels("かくせいざいがやめられない")
+    assert "probation" in _labels("保護士さんと合わない")  # a slip that keeps 保護

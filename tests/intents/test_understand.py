@@ -110,7 +110,12 @@ def test_negation(text: str, negated: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["万引きがやめられない", "覚醒剤をやめられません", "パチンコが止まらない"]
+    "text",
+    [
+        "万引きがやめられない",
+        "覚醒剤をやめられません",
+        "パチンコが止まらない",
+    ],
 )
 def test_cannot_stop_is_not_a_negation(text: str) -> None:
     u = understand(text)
@@ -375,3 +380,16 @@ def test_a_past_offence_behind_a_court_summons_is_not_the_topic() -> None:
 )
 def test_family_rules_do_not_overreach(text: str, not_topic: str) -> None:
     assert understand(text).topic != not_topic
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("近所の子が親からネグレクトされてるんじゃないかと思います", "child_abuse"),
+        ("息子が大麻をやってないか心配です", "drugs"),
+    ],
+)
+def test_a_suspicion_is_not_a_negation(text: str, topic: str) -> None:
+    u = understand(text)
+    assert u.topic == topic
+    assert topic not in u.negated_topics
