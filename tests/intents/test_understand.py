@@ -319,6 +319,8 @@ def test_greetings_are_in_scope_with_general_desks(text: str) -> None:
         ("区の生活福祉課の担当です。出所者の住まいを探しています", "supporter"),
         ("病院の相談員です。患者さんの飲酒について", "supporter"),
         ("受刑者の家族です。面会のことを聞きたい", "family"),
+        ("うちの人がまた酒を飲んで暴れています", "family"),
+        ("連れ合いがギャンブルで借金をつくりました", "family"),
         ("先輩がシャブやってて、俺も誘われてる", "self"),
     ],
 )
