@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -58,6 +58,16 @@ class Conversation:
     created_at: float
     updated_at: float
     last_activity: float
+
+
+@dataclass(frozen=True, slots=True)
+class TurnMessage:
+    """A message to store with a turn (see :meth:`ConversationStore.save_turn`)."""
+
+    direction: str  # in | out
+    text: str  # masked by the store before it is written
+    channel_message_id: str | None = None
+    analysis: Analysis | None = None  # the triage analysis of ``text``, if the caller has it
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,22 +170,78 @@ class ConversationStore:
 
         def write() -> int:
             with self._transaction():
-                row = self.db.execute(
-                    "INSERT INTO conversations "
-                    "(user_key, channel, state, consent, created_at, updated_at, last_activity) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT(user_key) DO UPDATE SET channel = excluded.channel, "
-                    "state = excluded.state, consent = excluded.consent, "
-                    "updated_at = excluded.updated_at, last_activity = excluded.last_activity "
-                    "RETURNING id",
-                    [user_key, channel, payload, consent, now, now, now],
-                ).fetchone()
+                conversation_id = self._upsert(user_key, channel, payload, consent, now)
                 self._write_counts()
-            return int(row[0])
+            return conversation_id
 
         conversation_id = retry_busy(write)
         self._pending_counts.clear()
         return conversation_id
+
+    def save_turn(
+        self,
+        user_key: str,
+        channel: str,
+        state: Mapping[str, Any],
+        consent: str,
+        messages: Sequence[TurnMessage] = (),
+        now: float | None = None,
+    ) -> int:
+        """Save a conversation and append messages to it in one transaction.
+
+        The same as :meth:`save` followed by :meth:`add_message` for each message, but
+        one commit instead of one per row; the texts are masked before the transaction.
+
+        Args:
+            user_key: pseudonymous key.
+            channel: line | web | terminal.
+            state: JSON-serialisable engine state (no raw message text).
+            consent: none | granted | declined.
+            messages: what the person said and what tsunagu answered, in order.
+            now: timestamp (defaults to the current time).
+
+        Returns:
+            The conversation id.
+
+        Raises:
+            ValueError: unknown consent value or message direction.
+        """
+        if consent not in CONSENT_VALUES:
+            raise ValueError(f"unknown consent {consent!r}")
+        now = time.time() if now is None else now
+        rows = [
+            (m.direction, self._masked(m.direction, m.text, m.analysis), m.channel_message_id)
+            for m in messages
+        ]
+        payload = json.dumps(dict(state), ensure_ascii=False, sort_keys=True)
+
+        def write() -> int:
+            with self._transaction():
+                conversation_id = self._upsert(user_key, channel, payload, consent, now)
+                self._write_counts()
+                self.db.conn.executemany(
+                    "INSERT INTO messages (conversation_id, direction, text, channel_message_id, "
+                    "created_at) VALUES (?, ?, ?, ?, ?)",
+                    [(conversation_id, d, text, mid, now) for d, text, mid in rows],
+                )
+            return conversation_id
+
+        conversation_id = retry_busy(write)
+        self._pending_counts.clear()
+        return conversation_id
+
+    def _upsert(self, user_key: str, channel: str, payload: str, consent: str, now: float) -> int:
+        row = self.db.execute(
+            "INSERT INTO conversations "
+            "(user_key, channel, state, consent, created_at, updated_at, last_activity) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(user_key) DO UPDATE SET channel = excluded.channel, "
+            "state = excluded.state, consent = excluded.consent, "
+            "updated_at = excluded.updated_at, last_activity = excluded.last_activity "
+            "RETURNING id",
+            [user_key, channel, payload, consent, now, now, now],
+        ).fetchone()
+        return int(row[0])
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -186,11 +252,14 @@ class ConversationStore:
         try:
             yield
         except BaseException:
-            if nested:
-                conn.execute("ROLLBACK TO store_write")
-                conn.execute("RELEASE store_write")
-            else:
-                conn.execute("ROLLBACK")
+            # SQLite may have rolled back already (disk full, I/O error): a second rollback
+            # would fail and hide the error the operator needs to see.
+            if conn.in_transaction:
+                if nested:
+                    conn.execute("ROLLBACK TO store_write")
+                    conn.execute("RELEASE store_write")
+                else:
+                    conn.execute("ROLLBACK")
             raise
         conn.execute("RELEASE store_write" if nested else "COMMIT")
 
@@ -259,14 +328,7 @@ class ConversationStore:
         Raises:
             ValueError: unknown direction.
         """
-        if direction not in ("in", "out"):
-            raise ValueError(f"unknown direction {direction!r}")
-        if direction == "out":
-            masked = self._mask_out(text)
-        elif analysis is not None and self._mask is _default_mask:
-            masked = _default_mask(text, analysis)
-        else:
-            masked = self._mask(text)
+        masked = self._masked(direction, text, analysis)
         now = time.time() if now is None else now
         cur = retry_busy(
             lambda: self.db.execute(
@@ -276,6 +338,15 @@ class ConversationStore:
             )
         )
         return int(cur.lastrowid or 0)
+
+    def _masked(self, direction: str, text: str, analysis: Analysis | None) -> str:
+        if direction == "out":
+            return self._mask_out(text)
+        if direction != "in":
+            raise ValueError(f"unknown direction {direction!r}")
+        if analysis is not None and self._mask is _default_mask:
+            return _default_mask(text, analysis)
+        return self._mask(text)
 
     def _mask_out(self, text: str) -> str:
         cache = self._masked_out

@@ -26,6 +26,7 @@ from bot.dialogue.replies import (
 )
 from bot.dialogue.state import CONSENT, OPEN, RETURN, DialogueState, Slots, VolatileStates
 from bot.dialogue.turn import KnowledgeBaseLike, Turn
+from handoff.store import TurnMessage
 from intents.normalize import display_safe, normalize
 
 if TYPE_CHECKING:
@@ -284,13 +285,15 @@ class Engine:
                 self.store.save(user_key, turn.channel, {}, "declined", now=now)
             return
         self.volatile.drop(user_key)
-        conv_id = self.store.save(user_key, turn.channel, state.to_dict(), "granted", now=now)
+        messages: list[TurnMessage] = []
         if incoming is not None and said:
             msg_id = incoming.event_id if incoming.text else None
-            self.store.add_message(conv_id, "in", said, channel_message_id=msg_id, now=now)
+            messages.append(TurnMessage("in", said, channel_message_id=msg_id))
         out = "\n".join(filter(None, (_reply_text(r) for r in turn.replies)))
         if out:
-            self.store.add_message(conv_id, "out", out, now=now)
+            messages.append(TurnMessage("out", out))
+        # One commit for the state and both messages (masked by the store).
+        self.store.save_turn(user_key, turn.channel, state.to_dict(), "granted", messages, now=now)
 
 
 def now_idle(now: float, last: float, idle_minutes: int) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from handoff.store import ConversationStore
+from handoff.store import ConversationStore, TurnMessage
 from knowledge.db import connect, schema_version
 
 
@@ -93,6 +93,39 @@ def test_masked_replies_cache_expires(
     store.add_message(cid, "out", "返事9")
     assert list(store._masked_out) == ["返事9"]
     assert [m.text for m in store.messages("web:a")][-1] == "返事#"
+
+
+def test_save_turn_writes_state_and_masked_messages_together(store: ConversationStore) -> None:
+    store.count("turn", "web", now=5.0)
+    cid = store.save_turn(
+        "web:a",
+        "web",
+        {"phase": "open"},
+        "granted",
+        [TurnMessage("in", "電話は 090 1234 5678", "m1"), TurnMessage("out", "はい、3件")],
+        now=5.0,
+    )
+    conv = store.get("web:a")
+    assert conv is not None and conv.id == cid and conv.state == {"phase": "open"}
+    stored = store.messages("web:a")
+    assert [(m.direction, m.text, m.channel_message_id) for m in stored] == [
+        ("in", "電話は ### #### ####", "m1"),
+        ("out", "はい、#件", None),
+    ]
+    assert store.counts("turn") == {("1970-01-01", "turn", "web"): 1}
+    # Nothing is written when a message is refused: not the state, not the other message.
+    with pytest.raises(ValueError):
+        store.save_turn(
+            "web:a",
+            "web",
+            {"phase": "later"},
+            "granted",
+            [TurnMessage("in", "x"), TurnMessage("sideways", "y")],
+        )
+    conv = store.get("web:a")
+    assert conv is not None and conv.state == {"phase": "open"}
+    assert len(store.messages("web:a")) == 2
+    assert store.save_turn("web:a", "web", {"phase": "x"}, "granted", now=6.0) == cid
 
 
 def test_delete_conversation_removes_messages(store: ConversationStore) -> None:
