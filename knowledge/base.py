@@ -161,6 +161,14 @@ def _memo_key(context: dict[str, Any]) -> tuple[tuple[str, Any], ...] | None:
     return tuple(sorted((k, (type(v), v)) for k, v in context.items()))
 
 
+def _group_by_kind(resources: Iterable[Resource]) -> dict[str, list[Resource]]:
+    """Resources by kind, each list keeping the given order."""
+    out: dict[str, list[Resource]] = {}
+    for r in resources:
+        out.setdefault(r.kind, []).append(r)
+    return out
+
+
 def _area_name(area: Area | None) -> str | None:
     if area is None:
         return None
@@ -183,6 +191,7 @@ class KnowledgeBase:
         self.taxonomy = taxonomy or load_taxonomy()
         self._marker: tuple[int, int] | None = None
         self._resources: list[Resource] = []
+        self._by_kind: dict[str, list[Resource]] = {}  # active resources by kind, in id order
         self._templates: dict[str, Template] = {}
         self._compiled: dict[tuple[str, str], _Compiled] = {}
         self._overlay_resources: dict[str, Resource] = {}
@@ -264,6 +273,7 @@ class KnowledgeBase:
         if marker == self._marker:
             return
         self._resources = self.store.list_resources(active=True)
+        self._by_kind = _group_by_kind(self._resources)
         self._templates = {t.id: t for t in self.store.list_templates()}
         self._marker = marker
 
@@ -274,6 +284,12 @@ class KnowledgeBase:
         merged = {r.id: r for r in self._resources}
         merged.update(self._overlay_resources)
         return [r for r in merged.values() if r.active]
+
+    def _resources_by_kind(self) -> dict[str, list[Resource]]:
+        if not self._overlay_resources:
+            self._refresh()
+            return self._by_kind
+        return _group_by_kind(self._active_resources())
 
     def _writable(self) -> None:
         if self._read_only:
@@ -827,11 +843,11 @@ class KnowledgeBase:
             area = None
         topics = tuple(t for t in u.topic_ids if t not in u.negated_topics) or ("other",)
         pools: list[tuple[KindChoice, list[tuple[int, Resource]]]] = []
-        resources = self._active_resources()
+        by_kind = self._resources_by_kind()
         for choice in _route_kinds(u, limit=5):
             pool: list[tuple[tuple[int, int, int, int, str], int, Resource]] = []
-            for r in resources:
-                if r.kind != choice.kind or not _serves(r, u, topics):
+            for r in by_kind.get(choice.kind, ()):
+                if not _serves(r, u, topics):
                     continue
                 closeness = _closeness(r, area)
                 if closeness is None:
