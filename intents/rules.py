@@ -449,7 +449,33 @@ def gazetteer() -> Gazetteer:
     codes = [m.code for m in munis]
     if len(set(codes)) != len(codes):
         raise RuleError("areas.yaml: duplicate municipality code")
-    return Gazetteer(tuple(prefs), tuple(munis))
+    sample_prefs, sample_munis = _sample_places(data.get("samples") or {})
+    return Gazetteer(tuple(prefs + sample_prefs), tuple(munis + sample_munis))
+
+
+def _sample_places(data: Any) -> tuple[list[Place], list[Place]]:
+    """The fictional places of the shipped sample entries (サンプル県 99, サンプル市 999999).
+
+    They take codes no real place has (JIS prefecture codes end at 47), so that staff can
+    try the sample local entries in the admin before real ones replace them.
+    """
+    where = "areas.yaml:samples"
+    if not isinstance(data, dict):
+        raise RuleError(f"{where}: expected a mapping")
+    prefs = []
+    for p in data.get("prefectures", []):
+        code = str(_need(p, "code", str, where))
+        prefs.append(Place(_need(p, "name", str, where), code, code, (), False))
+    munis = []
+    for m in data.get("municipalities", []):
+        code, pref = str(_need(m, "code", str, where)), str(_need(m, "prefecture", str, where))
+        if not re.fullmatch(r"9\d{5}", code) or pref not in {p.code for p in prefs}:
+            raise RuleError(f"{where}: sample codes are 9xxxxx in a sample prefecture")
+        munis.append(Place(_need(m, "name", str, where), code, pref, (), False))
+    for p in prefs:
+        if not re.fullmatch(r"(4[89]|[5-9]\d)", p.code):
+            raise RuleError(f"{where}: a sample prefecture code must not be a real one (01–47)")
+    return prefs, munis
 
 
 def load_all() -> None:

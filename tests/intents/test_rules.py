@@ -43,14 +43,21 @@ def test_every_topic_has_keywords_and_priority() -> None:
 
 def test_gazetteer_codes() -> None:
     g = rules.gazetteer()
-    assert len(g.prefectures) == 47
+    real_prefs = [p for p in g.prefectures if p.code != "99"]
+    real_munis = [m for m in g.municipalities if m.prefecture_code != "99"]
+    assert len(real_prefs) == 47
     codes = {m.name: m.code for m in g.municipalities}
-    wards = [m for m in g.municipalities if m.code.startswith("131")]
+    wards = [m for m in real_munis if m.code.startswith("131")]
     assert len(wards) == 23
     assert codes["千代田区"] == "131016"  # JIS X 0402 with check digit
     assert codes["新宿区"] == "131041"
     assert codes["札幌市"] == "011002"
-    assert len([m for m in g.municipalities if m.name.endswith("市")]) == 20  # designated cities
+    assert len([m for m in real_munis if m.name.endswith("市")]) == 20  # designated cities
+    # The only other places are the fictional ones of the shipped samples.
+    assert {(p.name, p.code) for p in g.prefectures} - {(p.name, p.code) for p in real_prefs} == {
+        ("サンプル県", "99")
+    }
+    assert codes["サンプル市"] == "999999"
 
 
 def _load_with(monkeypatch: pytest.MonkeyPatch, name: str, data: object) -> None:

@@ -143,6 +143,7 @@ def test_past_topics() -> None:
         ("横浜市の保護観察所に行きたい", "14", "141003"),
         ("とうきょうにすんでます", "13", None),
         ("北区の母が", None, None),  # 北区 alone is ambiguous (Tokyo, Osaka, Nagoya…)
+        ("サンプル市に住んでいます", "99", "999999"),  # the shipped sample municipality
     ],
 )
 def test_area(text: str, pref: str | None, muni: str | None) -> None:
