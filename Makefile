@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format eval bench clean
+.PHONY: run test lint eval bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(BIN)/tsunagu serve
 
 test: $(STAMP)
+	bash scripts/ensure-test-deps.sh
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
