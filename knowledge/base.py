@@ -7,7 +7,8 @@ searches the FAQ and routes an Understanding to concrete resources.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -197,6 +198,7 @@ class KnowledgeBase:
         self._overlay_resources: dict[str, Resource] = {}
         self._overlay_templates: dict[str, Template] = {}
         self._read_only = False
+        self._steady = 0  # > 0 inside steady(): no change check per render
 
     # -- opening --------------------------------------------------------------------
 
@@ -268,7 +270,24 @@ class KnowledgeBase:
         view._read_only = True
         return view
 
+    @contextmanager
+    def steady(self) -> Iterator[None]:
+        """Check for changes once for a whole block (a dialogue turn), not at every render.
+
+        Changes committed by other connections meanwhile are seen by the next block (a
+        turn renders 3–8 templates; each check is one query). Writes through this
+        knowledge base's own store are seen at once.
+        """
+        self._refresh()
+        self._steady += 1
+        try:
+            yield
+        finally:
+            self._steady -= 1
+
     def _refresh(self) -> None:
+        if self._steady and self._marker is not None and self._marker[1] == self.store.generation:
+            return
         marker = self.store.change_marker()
         if marker == self._marker:
             return

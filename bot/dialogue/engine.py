@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -87,6 +89,10 @@ class Engine:
         self.store = store
         self.config = config
         self.renderer = Renderer(kb, open_now=getattr(kb, "open_now", None))
+        # One check for knowledge changes per turn instead of one per rendered template.
+        self._steady: Callable[[], AbstractContextManager[None]] = (
+            getattr(kb, "steady", None) or contextlib.nullcontext
+        )
         self.flow = load_flow()
         self._understand = understand or _understand
         self.clock = clock
@@ -121,6 +127,10 @@ class Engine:
         A conversation that already exists gets the return greeting instead, so reopening
         the widget never loses anything.
         """
+        with self._steady():
+            return self._greet(user_key, channel)
+
+    def _greet(self, user_key: str, channel: str) -> list[Reply]:
         now = self.clock()
         state, last, existed = self._load(user_key, now)
         turn = self._turn(user_key, channel, state, now)
@@ -156,7 +166,8 @@ class Engine:
         state, last, existed = self._load(incoming.user_key, now)
         turn = self._turn(incoming.user_key, incoming.channel, state, now)
         said = incoming.text or _label_of(incoming.postback or "", state.offered)
-        kind = self._dispatch(turn, incoming, last, existed)
+        with self._steady():
+            kind = self._dispatch(turn, incoming, last, existed)
         self._finish(turn, incoming, said, now)
         logger.info(
             "turn %s/%s phase=%s replies=%d in %.1f ms",

@@ -222,3 +222,20 @@ def test_rolled_back_edit_is_not_kept_in_the_cache(kb: KnowledgeBase) -> None:
         assert kb.render("topic_intro.other") == "取り消し"
         raise RuntimeError("abort")
     assert kb.render("topic_intro.other") == before
+
+
+def test_steady_block_checks_for_changes_once(db_path: Path, kb: KnowledgeBase) -> None:
+    before = kb.render("topic_intro.other")
+    other = KnowledgeBase.open(connect(db_path))
+    with kb.steady():
+        other.save_template({"id": "topic_intro.other", "text": "他から"}, actor="cli")
+        assert kb.render("topic_intro.other") == before  # seen by the next turn
+        kb.save_template({"id": "greeting", "text": "自分の変更"}, actor="staff1")
+        assert kb.render("greeting") == "自分の変更"  # own writes: at once
+        assert kb.render("topic_intro.other") == "他から"
+        other.save_template({"id": "topic_intro.other", "text": "もう一度"}, actor="cli")
+    assert kb.render("topic_intro.other") == "もう一度"
+    with kb.steady():  # entering checks
+        other.save_template({"id": "topic_intro.other", "text": "三度目"}, actor="cli")
+    with kb.steady():
+        assert kb.render("topic_intro.other") == "三度目"
