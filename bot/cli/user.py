@@ -84,6 +84,17 @@ def _fail(exc: Exception) -> int:
 
 def run_add(args: argparse.Namespace) -> int:
     """Create an account."""
+    if args.office is not None:
+        from handoff.offices import load_directory
+
+        known = sorted(o.id for o in load_directory())
+        if args.office not in known:
+            print(
+                f"事務所 {args.office!r} はありません。次から選んでください / unknown office, "
+                f"choose one of: {', '.join(known)}",
+                file=sys.stderr,
+            )
+            return 1
     password = _read_password(args.password_stdin)
     if password is None:
         return 1

@@ -28,7 +28,11 @@ def test_user_lifecycle(
 
     argv = ["user", "add", "admin", "--role", "admin", "--password-stdin", *db]
     assert _run(argv, "first admin pass\n", monkeypatch) == 0
-    argv = ["user", "add", "c1", "--role", "counselor", "--office", "tokyo", "--password-stdin"]
+    bad = ["user", "add", "c0", "--role", "counselor", "--office", "tokyo", "--password-stdin"]
+    assert _run([*bad, *db], "counselor pass1\n", monkeypatch) == 1  # no such office
+    assert "sample_city_welfare" in capsys.readouterr().err
+    office = "sample_city_welfare"
+    argv = ["user", "add", "c1", "--role", "counselor", "--office", office, "--password-stdin"]
     assert _run([*argv, *db], "counselor pass1\n", monkeypatch) == 0
     assert _run([*argv, *db], "counselor pass1\n", monkeypatch) == 1  # name taken
     assert "すでに使われて" in capsys.readouterr().err
@@ -38,7 +42,10 @@ def test_user_lifecycle(
 
     assert main(["user", "list", *db]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert listed == ["admin\tadmin\t-\t有効 enabled", "c1\tcounselor\ttokyo\t有効 enabled"]
+    assert listed == [
+        "admin\tadmin\t-\t有効 enabled",
+        "c1\tcounselor\tsample_city_welfare\t有効 enabled",
+    ]
 
     kb = KnowledgeBase.open(connect(db_path))
     assert first_run_hint(kb) is None
