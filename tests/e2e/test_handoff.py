@@ -136,67 +136,61 @@ async def test_line_person_and_console_counselor(
 
     from bot.channels.line import LINE
 
-    async with LineSimulator(LINE_SECRET, LINE_TOKEN) as sim:
-        env = {
-            "LINE_CHANNEL_SECRET": LINE_SECRET,
-            "LINE_CHANNEL_ACCESS_TOKEN": LINE_TOKEN,
-            "TSUNAGU_LINE_API_BASE": sim.base_url,
-        }
-        async with live_app(tmp_path, env) as live:
-            _add_counselors(live)
-            sim.webhook_url = live.base + "/line/webhook"
-            user = ev.new_user_id()
+    async with (
+        LineSimulator(LINE_SECRET, LINE_TOKEN) as sim,
+        live_app(tmp_path, sim.app_env()) as live,
+    ):
+        _add_counselors(live)
+        sim.webhook_url = live.base + "/line/webhook"
+        user = ev.new_user_id()
 
-            async def say(event: dict[str, Any]) -> list[dict[str, Any]]:
-                before = len(sim.messages_to(user))
-                assert (await sim.send(event)).status == 200
-                await live.app[LINE].idle()
-                return sim.messages_to(user)[before:]
+        async def say(event: dict[str, Any]) -> list[dict[str, Any]]:
+            return await sim.say(user, event, live.app[LINE].idle)
 
-            await say(ev.follow(user))
-            await say(ev.postback(user, "consent:granted"))
-            await say(ev.text(user, "息子が万引きで警察に捕まりました"))
-            offer = await say(ev.text(user, "人と話したい"))
-            actions = [i["action"]["data"] for i in offer[-1]["quickReply"]["items"]]
-            assert actions == ["handoff:full", "handoff:anonymous", "handoff:cancel"]
-            queued = await say(ev.postback(user, "handoff:anonymous"))
-            assert any("相談員" in m.get("text", "") for m in queued)
-            key = user_key("line", user, live.app[keys.CONFIG].secret)
-            case = live.app[keys.DESK].open_case(key)
-            assert case is not None and case.consent == "anonymous"
+        await say(ev.follow(user))
+        await say(ev.postback(user, "consent:granted"))
+        await say(ev.text(user, "息子が万引きで警察に捕まりました"))
+        offer = await say(ev.text(user, "人と話したい"))
+        actions = [i["action"]["data"] for i in offer[-1]["quickReply"]["items"]]
+        assert actions == ["handoff:full", "handoff:anonymous", "handoff:cancel"]
+        queued = await say(ev.postback(user, "handoff:anonymous"))
+        assert any("相談員" in m.get("text", "") for m in queued)
+        key = user_key("line", user, live.app[keys.CONFIG].secret)
+        case = live.app[keys.DESK].open_case(key)
+        assert case is not None and case.consent == "anonymous"
 
-            counselor = await _console_login(live, pages, "kaori")
-            row = counselor.locator(f'tr[data-case="{case.id}"]')
-            await expect(row).to_contain_text("匿名", timeout=15000)
-            await row.get_by_role("button", name="開く").click()
-            # Anonymous: categories only, no transcript.
-            await expect(counselor.locator("#transcript-note")).to_contain_text("匿名")
-            assert await counselor.locator("#transcript li").count() == 0
-            await counselor.get_by_role("button", name="この相談を担当する").click()
-            reply = counselor.get_by_label("返信", exact=True)
-            await expect(reply).to_be_visible(timeout=15000)
-            pushes_before = len(sim.calls_to("/message/push"))
-            await reply.fill("相談員の木村です。LINEでお話しできます。")
-            await counselor.get_by_role("button", name="送信").click()
-            for _ in range(100):
-                if any("LINEでお話しできます" in t for t in sim.texts_to(user)):
-                    break
-                await counselor.wait_for_timeout(100)
-            assert any("LINEでお話しできます" in t for t in sim.texts_to(user))
-            assert len(sim.calls_to("/message/push")) > pushes_before  # a push
-            # The person answers on LINE: no bot reply, the counselor sees it.
-            answer = await say(ev.text(user, "ありがとうございます。話を聞いてください"))
-            assert answer == []
-            heard = counselor.locator("#live .from-person").last
-            await expect(heard).to_contain_text("話を聞いてください", timeout=15000)
-            await counselor.screenshot(path=str(shots / "console-line.png"))
-            await counselor.get_by_role("button", name="ボットに戻す").click()
-            for _ in range(100):
-                if live.app[keys.DESK].open_case(key) is None:
-                    break
-                await counselor.wait_for_timeout(100)
-            await pages.close()  # the console is gone before the person writes again
-            back = await say(ev.text(user, "最初から"))
-            assert back and all("【相談員】" not in m.get("text", "") for m in back)
-            assert live.app[keys.DESK].store.get(case.id).state == "returned"
-            assert sim.rejected() == []
+        counselor = await _console_login(live, pages, "kaori")
+        row = counselor.locator(f'tr[data-case="{case.id}"]')
+        await expect(row).to_contain_text("匿名", timeout=15000)
+        await row.get_by_role("button", name="開く").click()
+        # Anonymous: categories only, no transcript.
+        await expect(counselor.locator("#transcript-note")).to_contain_text("匿名")
+        assert await counselor.locator("#transcript li").count() == 0
+        await counselor.get_by_role("button", name="この相談を担当する").click()
+        reply = counselor.get_by_label("返信", exact=True)
+        await expect(reply).to_be_visible(timeout=15000)
+        pushes_before = len(sim.calls_to("/message/push"))
+        await reply.fill("相談員の木村です。LINEでお話しできます。")
+        await counselor.get_by_role("button", name="送信").click()
+        for _ in range(100):
+            if any("LINEでお話しできます" in t for t in sim.texts_to(user)):
+                break
+            await counselor.wait_for_timeout(100)
+        assert any("LINEでお話しできます" in t for t in sim.texts_to(user))
+        assert len(sim.calls_to("/message/push")) > pushes_before  # a push
+        # The person answers on LINE: no bot reply, the counselor sees it.
+        answer = await say(ev.text(user, "ありがとうございます。話を聞いてください"))
+        assert answer == []
+        heard = counselor.locator("#live .from-person").last
+        await expect(heard).to_contain_text("話を聞いてください", timeout=15000)
+        await counselor.screenshot(path=str(shots / "console-line.png"))
+        await counselor.get_by_role("button", name="ボットに戻す").click()
+        for _ in range(100):
+            if live.app[keys.DESK].open_case(key) is None:
+                break
+            await counselor.wait_for_timeout(100)
+        await pages.close()  # the console is gone before the person writes again
+        back = await say(ev.text(user, "最初から"))
+        assert back and all("【相談員】" not in m.get("text", "") for m in back)
+        assert live.app[keys.DESK].store.get(case.id).state == "returned"
+        assert sim.rejected() == []

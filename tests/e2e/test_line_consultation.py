@@ -51,12 +51,7 @@ async def app_line(
 ) -> AsyncIterator[Line]:
     async with LineSimulator(SECRET, TOKEN) as sim:
         config = load_config(
-            env={
-                "TSUNAGU_SECRET": "e2e-server-secret",
-                "LINE_CHANNEL_SECRET": SECRET,
-                "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
-                "TSUNAGU_LINE_API_BASE": sim.base_url,
-            },
+            env={"TSUNAGU_SECRET": "e2e-server-secret", **sim.app_env()},
             db_path=tmp_path / "tsunagu.db",
         )
         client = await aiohttp_client(create_app(config))
@@ -79,10 +74,7 @@ def choose(actions: list[dict[str, Any]]) -> str:
 
 async def say(app: Line, user: str, event: dict[str, Any]) -> list[dict[str, Any]]:
     """Send one event and return the messages the bot sent in answer."""
-    before = len(app.sim.messages_to(user))
-    assert (await app.sim.send(event)).status == 200
-    await app.idle()
-    return app.sim.messages_to(user)[before:]
+    return await app.sim.say(user, event, app.idle)
 
 
 async def consult(app: Line, user: str) -> list[dict[str, Any]]:

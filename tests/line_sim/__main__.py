@@ -37,10 +37,9 @@ def _show(message: dict) -> str:
 
 async def _main(args: argparse.Namespace) -> int:
     sim = LineSimulator(args.secret, args.token, webhook_url=args.webhook)
-    base = await sim.start(port=args.port)
-    print(f"LINE_CHANNEL_SECRET={args.secret}")
-    print(f"LINE_CHANNEL_ACCESS_TOKEN={args.token}")
-    print(f"TSUNAGU_LINE_API_BASE={base}")
+    await sim.start(port=args.port)
+    for name, value in sim.app_env().items():
+        print(f"{name}={value}")
     user = ev.new_user_id()
     loop = asyncio.get_running_loop()
     try:

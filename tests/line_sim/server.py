@@ -10,7 +10,7 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +143,14 @@ class LineSimulator:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def app_env(self) -> dict[str, str]:
+        """The environment that points tsunagu at this simulator (once it has started)."""
+        return {
+            "LINE_CHANNEL_SECRET": self.channel_secret,
+            "LINE_CHANNEL_ACCESS_TOKEN": self.access_token,
+            "TSUNAGU_LINE_API_BASE": self.base_url,
+        }
+
     # ------------------------------------------------------------------ webhooks
     def sign(self, body: bytes) -> str:
         """The ``x-line-signature`` of ``body`` for this channel."""
@@ -212,6 +220,20 @@ class LineSimulator:
             copied["deliveryContext"] = {"isRedelivery": True}
             again.append(copied)
         return await self.send(*again)
+
+    async def say(
+        self, chat_id: str, event: dict[str, Any], settled: Callable[[], Awaitable[object]]
+    ) -> list[dict[str, Any]]:
+        """Send one event, await ``settled()`` (the bot's idle), return what the chat got since.
+
+        Raises:
+            AssertionError: the webhook did not answer 200.
+        """
+        before = len(self.messages_to(chat_id))
+        result = await self.send(event)
+        assert result.status == 200, result
+        await settled()
+        return self.messages_to(chat_id)[before:]
 
     def expire_reply_token(self, token: str) -> None:
         """Age a reply token past its validity, as if the bot answered too late."""

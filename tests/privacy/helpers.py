@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from bot import keys
+from bot.identity import user_key
 from knowledge.models import User
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -62,6 +63,23 @@ async def login(client: TestClient, name: str, password: str) -> str:
     record = client.app[keys.SESSIONS].get(raw)  # type: ignore[union-attr]
     assert record is not None
     return record.csrf_token
+
+
+def case_for_counselor(client: TestClient, session: str, name: str) -> tuple[str, int, User]:
+    """The open handover case of a widget session, moved to counselor ``name``'s office.
+
+    Returns:
+        The session's user key, the case id and the counselor's account.
+    """
+    app = client.app
+    desk = app[keys.DESK]
+    key = user_key("web", session, app[keys.CONFIG].secret)
+    case = desk.open_case(key)
+    assert case is not None
+    counselor = user(client, name)
+    if case.office_id != counselor.office_id:
+        desk.store.rehome(case.id, counselor.office_id or "", "test")
+    return key, case.id, counselor
 
 
 def user(client: TestClient, name: str) -> User:

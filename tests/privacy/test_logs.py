@@ -19,7 +19,7 @@ from bot.config import load_config
 from bot.identity import user_key
 from tests.line_sim import LineSimulator
 from tests.line_sim import events as ev
-from tests.privacy.helpers import chat
+from tests.privacy.helpers import case_for_counselor, chat
 
 SECRET = "abcdefabcdefabcdefabcdefabcdef12"
 TOKEN = "logs-access-token"
@@ -72,13 +72,7 @@ async def test_no_text_or_id_in_any_log(
     caplog.set_level(logging.DEBUG)
     async with LineSimulator(SECRET, TOKEN) as sim:
         config = load_config(
-            env={
-                "TSUNAGU_SECRET": "logs-secret",
-                "LINE_CHANNEL_SECRET": SECRET,
-                "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
-                "TSUNAGU_LINE_API_BASE": sim.base_url,
-            },
-            db_path=tmp_path / "t.db",
+            env={"TSUNAGU_SECRET": "logs-secret", **sim.app_env()}, db_path=tmp_path / "t.db"
         )
         app = create_app(config)
         client = await aiohttp_client(app)
@@ -95,13 +89,10 @@ async def test_no_text_or_id_in_any_log(
         await chat(client, session, text="人と話したい")
         await chat(client, session, postback="handoff:full")
         await chat(client, session, text=WORDS["api_live"])
-        case = desk.open_case(user_key("web", session, config.secret))
-        assert case is not None
-        if case.office_id != counselor.office_id:
-            case = desk.store.rehome(case.id, "sample_probation", "test")
-        desk.claim(counselor, case.id)
-        desk.open_for_counselor(counselor, case.id)
-        desk.reply(counselor, case.id, WORDS["counselor"])
+        _, case_id, counselor = case_for_counselor(client, session, "kana")
+        desk.claim(counselor, case_id)
+        desk.open_for_counselor(counselor, case_id)
+        desk.reply(counselor, case_id, WORDS["counselor"])
         await chat(client, session, text="履歴を消して")
 
         # 2. The WebSocket.

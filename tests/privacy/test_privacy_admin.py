@@ -14,9 +14,8 @@ from aiohttp.test_utils import TestClient
 from bot import keys
 from bot.app import create_app
 from bot.config import load_config
-from bot.identity import user_key
 from bot.web.privacy_admin import AuditRow, audit_csv
-from tests.privacy.helpers import chat, login, start_with_consent
+from tests.privacy.helpers import case_for_counselor, chat, login, start_with_consent
 
 PASSWORDS = {
     "root": "root-admin-pass-1",
@@ -47,16 +46,9 @@ async def _case_opened(client: TestClient) -> tuple[str, int]:
     await chat(client, session, text=WORRY)
     await chat(client, session, text="人と話したい")
     await chat(client, session, postback="handoff:full")
-    app = client.app
-    desk = app[keys.DESK]
-    key = user_key("web", session, app[keys.CONFIG].secret)
-    case = desk.open_case(key)
-    assert case is not None
-    kana = next(u for u in app[keys.KB].list_users() if u.name == "kana")
-    if case.office_id != kana.office_id:
-        desk.store.rehome(case.id, kana.office_id or "", "test")
-    desk.open_for_counselor(kana, case.id)
-    return key, case.id
+    key, case_id, kana = case_for_counselor(client, session, "kana")
+    client.app[keys.DESK].open_for_counselor(kana, case_id)
+    return key, case_id
 
 
 async def test_only_admins_see_consent_and_audit(client: TestClient) -> None:

@@ -19,10 +19,15 @@ from bot.app import create_app
 from bot.channels.line_ids import LineIdVault
 from bot.cli import main
 from bot.config import Config, load_config
-from bot.identity import user_key
 from handoff.models import Outcome
 from knowledge.db import connect
-from tests.privacy.helpers import assert_not_in_files, chat, file_bytes, start_with_consent
+from tests.privacy.helpers import (
+    assert_not_in_files,
+    case_for_counselor,
+    chat,
+    file_bytes,
+    start_with_consent,
+)
 
 # Words that survive masking (no name, number or place), so the test can first see them
 # stored and then see them gone.
@@ -63,17 +68,12 @@ async def _conversation_with_handoff(client: TestClient) -> str:
     await chat(client, session, postback="handoff:full")
     await chat(client, session, text=LIVE)
     desk = app[keys.DESK]
-    key = user_key("web", session, app[keys.CONFIG].secret)
-    case = desk.open_case(key)
-    assert case is not None
-    counselor = next(u for u in app[keys.KB].list_users() if u.name == "kana")
-    if case.office_id != counselor.office_id:
-        desk.store.rehome(case.id, counselor.office_id or "", "test")
-    desk.claim(counselor, case.id)
-    desk.open_for_counselor(counselor, case.id)
-    desk.reply(counselor, case.id, COUNSELOR_TEXT)
-    desk.add_note(counselor, case.id, "メモ：ハシビロコウ模様の件")
-    desk.close(counselor, case.id, Outcome(referred_kinds=(), referred_to="", resolved=True))
+    _, case_id, counselor = case_for_counselor(client, session, "kana")
+    desk.claim(counselor, case_id)
+    desk.open_for_counselor(counselor, case_id)
+    desk.reply(counselor, case_id, COUNSELOR_TEXT)
+    desk.add_note(counselor, case_id, "メモ：ハシビロコウ模様の件")
+    desk.close(counselor, case_id, Outcome(referred_kinds=(), referred_to="", resolved=True))
     return session
 
 

@@ -40,15 +40,11 @@ def _concrete(pattern: str) -> str:
     return re.sub(r"\{[^}]+\}", "1", pattern)
 
 
-async def _app(aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path, sim_url: str):  # type: ignore[no-untyped-def]
+async def _app(
+    aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path, sim: LineSimulator
+):  # type: ignore[no-untyped-def]
     config = load_config(
-        env={
-            "TSUNAGU_SECRET": "malformed",
-            "LINE_CHANNEL_SECRET": SECRET,
-            "LINE_CHANNEL_ACCESS_TOKEN": "token",
-            "TSUNAGU_LINE_API_BASE": sim_url,
-        },
-        db_path=tmp_path / "t.db",
+        env={"TSUNAGU_SECRET": "malformed", **sim.app_env()}, db_path=tmp_path / "t.db"
     )
     app = create_app(config)
     client = await aiohttp_client(app)
@@ -69,7 +65,7 @@ async def test_every_route_survives_malformed_requests(
     sudachi: None,
 ) -> None:
     async with LineSimulator(SECRET, "token") as sim:
-        app, client = await _app(aiohttp_client, tmp_path, sim.base_url)
+        app, client = await _app(aiohttp_client, tmp_path, sim)
         headers: dict[str, str] = {}
         if who == "admin":
             # A valid CSRF token, so the bodies reach the handlers' own parsing.
@@ -115,7 +111,7 @@ async def test_api_errors_are_clear(
     aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path
 ) -> None:
     async with LineSimulator(SECRET, "token") as sim:
-        _, client = await _app(aiohttp_client, tmp_path, sim.base_url)
+        _, client = await _app(aiohttp_client, tmp_path, sim)
         for name, (body, content_type) in BODIES.items():
             resp = await client.post(
                 "/api/chat", data=body, headers={"Content-Type": content_type}
@@ -130,7 +126,7 @@ async def test_webhook_signatures(
     aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path
 ) -> None:
     async with LineSimulator(SECRET, "token") as sim:
-        _, client = await _app(aiohttp_client, tmp_path, sim.base_url)
+        _, client = await _app(aiohttp_client, tmp_path, sim)
         body = b'{"destination": "U0", "events": []}'
         for signature in (None, "", "bad", "a" * 10_000, sim.sign(body + b" "), "\u3042"):
             headers = {"Content-Type": "application/json"}

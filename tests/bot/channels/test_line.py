@@ -67,13 +67,7 @@ async def env(
 ) -> AsyncIterator[Env]:
     async with LineSimulator(SECRET, TOKEN) as sim:
         config = load_config(
-            env={
-                "TSUNAGU_SECRET": "server-secret",
-                "LINE_CHANNEL_SECRET": SECRET,
-                "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
-                "TSUNAGU_LINE_API_BASE": sim.base_url,
-            },
-            db_path=tmp_path / "t.db",
+            env={"TSUNAGU_SECRET": "server-secret", **sim.app_env()}, db_path=tmp_path / "t.db"
         )
         engine = RecordingEngine()
         store = ConversationStore.open(connect(config.db_path), mask=lambda t: t)

@@ -59,14 +59,7 @@ def test_unreachable_api_base_fails(env: pytest.MonkeyPatch, capsys) -> None:  #
 
 async def test_bot_info_from_the_simulator() -> None:
     async with LineSimulator(SECRET, "token") as sim:
-        config = load_config(
-            env={
-                "TSUNAGU_SECRET": "s",
-                "LINE_CHANNEL_SECRET": SECRET,
-                "LINE_CHANNEL_ACCESS_TOKEN": "token",
-                "TSUNAGU_LINE_API_BASE": sim.base_url,
-            }
-        )
+        config = load_config(env={"TSUNAGU_SECRET": "s", **sim.app_env()})
         info = await bot_info(config)
         assert info["chatMode"] == "bot"
         assert sim.calls[-1].path == "/v2/bot/info"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
 from bot import keys
@@ -50,6 +50,22 @@ class Staff:
         )
         assert resp.status == 303, await resp.text()
         return self.session_csrf()
+
+    async def post_form(self, path: str, data: dict[str, object] | None = None) -> ClientResponse:
+        """Post a form as the logged-in browser would: with the session's CSRF token.
+
+        Args:
+            path: Where the form posts to.
+            data: Field values; a list value sends the field once per item (checkboxes).
+
+        Returns:
+            The response, redirects not followed.
+        """
+        form: list[tuple[str, str]] = [("csrf_token", self.session_csrf())]
+        for key, value in (data or {}).items():
+            for v in value if isinstance(value, list) else [value]:
+                form.append((key, str(v)))
+        return await self.client.post(path, data=form, allow_redirects=False)
 
     def session_cookie(self) -> str | None:
         """The raw session id held by this client's cookie jar."""

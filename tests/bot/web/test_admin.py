@@ -34,18 +34,10 @@ def _count(staff: Staff, table: str) -> int:
     return staff.app[keys.DB].execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
-async def _post(staff: Staff, path: str, data: dict[str, object], csrf: str):  # type: ignore[no-untyped-def]
-    form: list[tuple[str, str]] = [("csrf_token", csrf)]
-    for key, value in data.items():
-        for v in value if isinstance(value, list) else [value]:
-            form.append((key, str(v)))
-    return await staff.client.post(path, data=form, allow_redirects=False)
-
-
 async def test_create_edit_deactivate_resource_through_forms(staff: Staff) -> None:
-    csrf = await staff.login("sam")
+    await staff.login("sam")
     kb = staff.app[keys.KB]
-    resp = await _post(staff, "/admin/resources/new", RESOURCE, csrf)
+    resp = await staff.post_form("/admin/resources/new", RESOURCE)
     assert resp.status == 303, await resp.text()
     assert resp.headers["Location"] == "/admin/resources/test_city.desk?msg=created"
     r = kb.get_resource("test_city.desk")
@@ -57,18 +49,18 @@ async def test_create_edit_deactivate_resource_through_forms(staff: Staff) -> No
     assert "月火水木金 09:00-17:00" in text
     # Edit the phone number; the id in the URL wins over any posted id.
     edited = {**RESOURCE, "phone": "０３ー１１１１ー２２２２", "id": "other"}
-    resp = await _post(staff, "/admin/resources/test_city.desk", edited, csrf)
+    resp = await staff.post_form("/admin/resources/test_city.desk", edited)
     assert resp.status == 303
     assert kb.get_resource("test_city.desk").phone == "03-1111-2222"  # type: ignore[union-attr]
     assert kb.get_resource("other") is None
     assert [rev.actor for rev in kb.history("resource", "test_city.desk")] == ["sam", "sam"]
     # Unchecking a box really clears it (checkboxes send nothing when off).
     unchecked = {k: v for k, v in RESOURCE.items() if k != "sample"}
-    resp = await _post(staff, "/admin/resources/test_city.desk", unchecked, csrf)
+    resp = await staff.post_form("/admin/resources/test_city.desk", unchecked)
     assert resp.status == 422  # a non-sample resource with a phone needs its source
     assert "出典URL" in await resp.text()
     # Deactivate.
-    resp = await _post(staff, "/admin/resources/test_city.desk/deactivate", {}, csrf)
+    resp = await staff.post_form("/admin/resources/test_city.desk/deactivate")
     assert resp.status == 303
     assert not kb.get_resource("test_city.desk").active  # type: ignore[union-attr]
     listing = await (await staff.client.get("/admin/resources?active=0")).text()
@@ -76,7 +68,7 @@ async def test_create_edit_deactivate_resource_through_forms(staff: Staff) -> No
 
 
 async def test_validation_errors_are_shown_inline_and_nothing_is_lost(staff: Staff) -> None:
-    csrf = await staff.login("sam")
+    await staff.login("sam")
     bad = {
         **RESOURCE,
         "phone": "12345",
@@ -85,7 +77,7 @@ async def test_validation_errors_are_shown_inline_and_nothing_is_lost(staff: Sta
         "kind": "",
     }
     before = _count(staff, "revisions")
-    resp = await _post(staff, "/admin/resources/new", bad, csrf)
+    resp = await staff.post_form("/admin/resources/new", bad)
     assert resp.status == 422
     text = await resp.text()
     assert "入力内容を確認してください" in text
@@ -104,14 +96,14 @@ async def test_validation_errors_are_shown_inline_and_nothing_is_lost(staff: Sta
 
 
 async def test_create_refuses_an_existing_id(staff: Staff) -> None:
-    csrf = await staff.login("sam")
-    resp = await _post(staff, "/admin/resources/new", {**RESOURCE, "id": "police_110"}, csrf)
+    await staff.login("sam")
+    resp = await staff.post_form("/admin/resources/new", {**RESOURCE, "id": "police_110"})
     assert resp.status == 422
     assert "このIDはすでに使われています。" in await resp.text()
 
 
 async def test_history_shows_a_diff_and_restore_brings_the_old_value_back(staff: Staff) -> None:
-    csrf = await staff.login("sam")
+    await staff.login("sam")
     kb = staff.app[keys.KB]
     old = kb.get_resource("yorisoi_hotline")
     assert old is not None and old.phone
@@ -121,7 +113,7 @@ async def test_history_shows_a_diff_and_restore_brings_the_old_value_back(staff:
         **{k: v for k, v in _form_of(await page.text()).items()},
         "phone": "03-9999-0000",
     }
-    resp = await _post(staff, "/admin/resources/yorisoi_hotline", form, csrf)
+    resp = await staff.post_form("/admin/resources/yorisoi_hotline", form)
     assert resp.status == 303, await resp.text()
     assert kb.get_resource("yorisoi_hotline") == _replace_phone(old, "03-9999-0000")
     text = await (await staff.client.get("/admin/history/resource/yorisoi_hotline")).text()
@@ -130,7 +122,7 @@ async def test_history_shows_a_diff_and_restore_brings_the_old_value_back(staff:
     newest = text.split('class="revision"', 2)[1]
     assert newest.count('class="changed"') == 1
     revs = kb.history("resource", "yorisoi_hotline")
-    resp = await _post(staff, f"/admin/revisions/{revs[1].id}/restore", {}, csrf)
+    resp = await staff.post_form(f"/admin/revisions/{revs[1].id}/restore")
     assert resp.status == 303
     assert kb.get_resource("yorisoi_hotline") == old
     assert kb.history("resource", "yorisoi_hotline")[0].action == "restore"
@@ -164,41 +156,36 @@ def _form_of(page: str) -> dict[str, object]:
 
 
 async def test_restore_of_unknown_or_account_revision_is_refused(staff: Staff) -> None:
-    csrf = await staff.login("alice")
-    resp = await _post(staff, "/admin/revisions/999999/restore", {}, csrf)
+    await staff.login("alice")
+    resp = await staff.post_form("/admin/revisions/999999/restore")
     assert resp.status == 404
     user_rev = staff.app[keys.KB].history("user", "sam")[0]
-    resp = await _post(staff, f"/admin/revisions/{user_rev.id}/restore", {}, csrf)
+    resp = await staff.post_form(f"/admin/revisions/{user_rev.id}/restore")
     assert resp.status == 404
 
 
 async def test_template_compile_errors_are_shown(staff: Staff) -> None:
-    csrf = await staff.login("sam")
+    await staff.login("sam")
     kb = staff.app[keys.KB]
     before = kb.get_template("greeting")
-    resp = await _post(
-        staff,
-        "/admin/templates/greeting",
-        {"text": "こんにちは {% if %}", "description": ""},
-        csrf,
+    resp = await staff.post_form(
+        "/admin/templates/greeting", {"text": "こんにちは {% if %}", "description": ""}
     )
     assert resp.status == 422
     text = await resp.text()
     assert "テンプレートの書き方に誤りがあります" in text
     assert "こんにちは {% if %}" in text
     assert kb.get_template("greeting") == before
-    resp = await _post(
-        staff,
+    resp = await staff.post_form(
         "/admin/templates/greeting",
         {"text": "こんにちは。\r\n{{ retention_days }}日で消えます。", "description": "挨拶"},
-        csrf,
     )
     assert resp.status == 303
     assert kb.get_template("greeting").text == "こんにちは。\n{{ retention_days }}日で消えます。"  # type: ignore[union-attr]
 
 
 async def test_faq_create_and_edit(staff: Staff) -> None:
-    csrf = await staff.login("sam")
+    await staff.login("sam")
     kb = staff.app[keys.KB]
     data = {
         "id": "test.hours",
@@ -207,18 +194,16 @@ async def test_faq_create_and_edit(staff: Staff) -> None:
         "topics": ["other"],
         "active": "1",
     }
-    resp = await _post(staff, "/admin/faq/new", data, csrf)
+    resp = await staff.post_form("/admin/faq/new", data)
     assert resp.status == 303, await resp.text()
     entry = kb.get_faq("test.hours")
     assert entry is not None and entry.questions == ("何時まで使えますか", "夜も相談できますか")
-    resp = await _post(staff, "/admin/faq/test.hours", {**data, "answer": ""}, csrf)
+    resp = await staff.post_form("/admin/faq/test.hours", {**data, "answer": ""})
     assert resp.status == 422
     assert "回答を入力してください。" in await resp.text()
-    resp = await _post(staff, "/admin/faq/test.hours", {**data, "topics": ["nope"]}, csrf)
+    resp = await staff.post_form("/admin/faq/test.hours", {**data, "topics": ["nope"]})
     assert "相談内容「nope」は分類表にありません。" in await resp.text()
-    resp = await _post(
-        staff, "/admin/faq/test.hours", {**data, "answer": "いつでもどうぞ。"}, csrf
-    )
+    resp = await staff.post_form("/admin/faq/test.hours", {**data, "answer": "いつでもどうぞ。"})
     assert resp.status == 303
     assert kb.get_faq("test.hours").answer == "いつでもどうぞ。"  # type: ignore[union-attr]
     listing = await (await staff.client.get("/admin/faq?q=夜も相談")).text()
@@ -247,9 +232,9 @@ async def test_resource_list_search_and_filters(staff: Staff) -> None:
 async def test_try_a_message_shows_understanding_and_replies_and_stores_nothing(
     staff: Staff,
 ) -> None:
-    csrf = await staff.login("sam")
+    await staff.login("sam")
     counts = {t: _count(staff, t) for t in ("conversations", "messages", "revisions")}
-    resp = await _post(staff, "/admin/try", {"message": "死にたいです"}, csrf)
+    resp = await staff.post_form("/admin/try", {"message": "死にたいです"})
     assert resp.status == 200
     text = await resp.text()
     assert "緊急" in text or "urgent" in text or "concern" in text
@@ -257,12 +242,12 @@ async def test_try_a_message_shows_understanding_and_replies_and_stores_nothing(
     assert "根拠" in text and "crisis" in text
     assert {t: _count(staff, t) for t in counts} == counts
     assert not any(_count(staff, t) for t in ("conversations", "messages") if counts[t] == 0)
-    resp = await _post(staff, "/admin/try", {"message": "   "}, csrf)
+    resp = await staff.post_form("/admin/try", {"message": "   "})
     assert resp.status == 422
 
 
 async def test_preview_of_an_unsaved_edit_shows_before_and_after(staff: Staff) -> None:
-    csrf = await staff.login("sam")
+    await staff.login("sam")
     kb = staff.app[keys.KB]
     page = await staff.client.get("/admin/resources/yorisoi_hotline")
     form = {
@@ -272,7 +257,7 @@ async def test_preview_of_an_unsaved_edit_shows_before_and_after(staff: Staff) -
         "trial_message": "死にたいです",
     }
     revisions = _count(staff, "revisions")
-    resp = await _post(staff, "/admin/resources/yorisoi_hotline", form, csrf)
+    resp = await staff.post_form("/admin/resources/yorisoi_hotline", form)
     assert resp.status == 200
     text = await resp.text()
     before, after = text.split('id="h-after"', 1)
@@ -311,19 +296,16 @@ async def test_export_then_import_with_a_diff_and_confirmation(staff: Staff) -> 
     assert "yorisoi_hotline" in text and "phone" in text and "取り込む" in text
     assert kb.get_resource("yorisoi_hotline").phone == "0120-279-338"  # type: ignore[union-attr]
     payload = re.search(r'name="payload" value="([^"]+)"', text).group(1)  # type: ignore[union-attr]
-    resp = await _post(
-        staff,
-        "/admin/import/confirm",
-        {"payload": payload, "filename": "resources.yaml"},
-        csrf,
+    resp = await staff.post_form(
+        "/admin/import/confirm", {"payload": payload, "filename": "resources.yaml"}
     )
     assert resp.status == 303
     assert resp.headers["Location"] == "/admin/import?msg=imported"
     assert kb.get_resource("yorisoi_hotline").phone == "03-9999-0000"  # type: ignore[union-attr]
     assert kb.history("resource", "yorisoi_hotline")[0].action == "import"
     # Importing the same again changes nothing.
-    resp = await _post(
-        staff, "/admin/import/confirm", {"payload": payload, "filename": "resources.yaml"}, csrf
+    resp = await staff.post_form(
+        "/admin/import/confirm", {"payload": payload, "filename": "resources.yaml"}
     )
     assert resp.headers["Location"] == "/admin/import?msg=nothing"
 
@@ -359,14 +341,14 @@ XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
 
 
 async def test_everything_typed_is_escaped(staff: Staff) -> None:
-    csrf = await staff.login("alice")
+    await staff.login("alice")
     data = {
         **RESOURCE,
         "name": XSS[0],
         "description": XSS[1] + " \u202eevil\u202c",
         "notes": '"><svg onload=alert(1)>',
     }
-    resp = await _post(staff, "/admin/resources/new", data, csrf)
+    resp = await staff.post_form("/admin/resources/new", data)
     assert resp.status == 303, await resp.text()
     for path in (
         "/admin/resources",
@@ -381,32 +363,20 @@ async def test_everything_typed_is_escaped(staff: Staff) -> None:
     text = await (await staff.client.get("/admin/resources/test_city.desk")).text()
     assert "&lt;img src=x onerror=alert(1)&gt;" in text
     # A typed trial message and a template that prints markup.
-    resp = await _post(staff, "/admin/try", {"message": XSS[1] + " 万引き"}, csrf)
+    resp = await staff.post_form("/admin/try", {"message": XSS[1] + " 万引き"})
     _assert_no_raw_markup(await resp.text(), "try")
-    resp = await _post(
-        staff,
+    resp = await staff.post_form(
         "/admin/templates/greeting",
         {
             "text": "<script>alert(2)</script> {{ retention_days }}",
             "action": "preview",
             "trial_message": "こんにちは",
         },
-        csrf,
     )
     text = await resp.text()
     assert "<script>alert(2)" not in text and "&lt;script&gt;alert(2)" in text
     # A user name cannot carry markup, and a failed one is shown escaped.
-    resp = await _post(
-        staff,
-        "/admin/users",
-        {
-            "name": XSS[0],
-            "role": "staff",
-            "password": "long-enough-pass",
-            "password_confirm": "long-enough-pass",
-        },
-        csrf,
-    )
+    resp = await staff.post_form("/admin/users", _new_account(XSS[0], "long-enough-pass"))
     assert resp.status == 422
     _assert_no_raw_markup(await resp.text(), "users")
     # The login page echoes the typed name escaped.
@@ -419,63 +389,41 @@ async def test_everything_typed_is_escaped(staff: Staff) -> None:
     _assert_no_raw_markup(await resp.text(), "login")
 
 
+def _new_account(name: str, password: str) -> dict[str, object]:
+    """The 「ユーザーを追加」 form for a staff account, the password typed twice."""
+    return {"name": name, "role": "staff", "password": password, "password_confirm": password}
+
+
 def _assert_no_raw_markup(text: str, where: str) -> None:
     for raw in ("<script>alert", "<img src=x", "<svg onload", "onerror=alert(1)>"):
         assert raw not in text, (where, raw)
 
 
 async def test_users_add_disable_reset_password(staff: Staff) -> None:
-    csrf = await staff.login("alice")
+    await staff.login("alice")
     kb = staff.app[keys.KB]
-    resp = await _post(
-        staff,
-        "/admin/users",
-        {"name": "dan", "role": "staff", "password": "short", "password_confirm": "short"},
-        csrf,
-    )
+    resp = await staff.post_form("/admin/users", _new_account("dan", "short"))
     assert resp.status == 422
     assert "パスワードは10文字以上にしてください。" in await resp.text()
-    resp = await _post(
-        staff,
-        "/admin/users",
-        {
-            "name": "dan",
-            "role": "staff",
-            "password": "dan-is-my-password",
-            "password_confirm": "dan-is-my-password",
-        },
-        csrf,
-    )
+    resp = await staff.post_form("/admin/users", _new_account("dan", "dan-is-my-password"))
     assert "パスワードにユーザー名を含めないでください。" in await resp.text()
-    resp = await _post(
-        staff,
-        "/admin/users",
-        {
-            "name": "dan",
-            "role": "staff",
-            "password": "blue-river-stone",
-            "password_confirm": "blue-river-stone",
-        },
-        csrf,
-    )
+    resp = await staff.post_form("/admin/users", _new_account("dan", "blue-river-stone"))
     assert resp.status == 303
     assert kb.verify_password("dan", "blue-river-stone") is not None
     assert kb.history("user", "dan")[0].actor == "alice"
-    resp = await _post(
-        staff,
+    resp = await staff.post_form(
         "/admin/users/dan/password",
         {"password": "green-field-tree", "password_confirm": "green-field-tree"},
-        csrf,
     )
     assert resp.status == 303
     assert kb.verify_password("dan", "green-field-tree") is not None
-    resp = await _post(staff, "/admin/users/dan/disable", {}, csrf)
+    resp = await staff.post_form("/admin/users/dan/disable")
     assert resp.status == 303
     assert kb.get_user("dan").disabled  # type: ignore[union-attr]
-    resp = await _post(staff, "/admin/users/dan/enable", {}, csrf)
+    resp = await staff.post_form("/admin/users/dan/enable")
     assert not kb.get_user("dan").disabled  # type: ignore[union-attr]
     # The last admin cannot be disabled (a clear message, not an error page).
-    resp = await _post(staff, "/admin/users/alice/disable", {}, csrf)
+    resp = await staff.post_form("/admin/users/alice/disable")
     assert resp.status == 422
     assert "最後の管理者は無効にできません。" in await resp.text()
     text = await (await staff.client.get("/admin/users")).text()

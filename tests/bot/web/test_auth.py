@@ -132,11 +132,9 @@ async def test_expired_session_redirects_to_login_and_clears_cookie(staff: Staff
 
 
 async def test_logout_and_logout_everywhere(staff: Staff) -> None:
-    csrf = await staff.login("sam")
+    await staff.login("sam")
     raw = staff.session_cookie()
-    resp = await staff.client.post(
-        "/admin/logout", data={"csrf_token": csrf}, allow_redirects=False
-    )
+    resp = await staff.post_form("/admin/logout")
     assert resp.status == 303
     assert _auth(staff).principal(raw) is None
     # Two browsers of the same person, then 「すべての端末からログアウト」 in one of them.
@@ -144,10 +142,8 @@ async def test_logout_and_logout_everywhere(staff: Staff) -> None:
     user = staff.app[keys.KB].get_user("sam")
     assert user is not None
     other, _ = a.start_session(user)
-    csrf = await staff.login("sam")
-    resp = await staff.client.post(
-        "/admin/logout-all", data={"csrf_token": csrf}, allow_redirects=False
-    )
+    await staff.login("sam")
+    resp = await staff.post_form("/admin/logout-all")
     assert resp.status == 303
     assert a.principal(other) is None
     assert staff.app[keys.SESSIONS].count_for_user(user.id) == 0
@@ -158,10 +154,8 @@ async def test_disabled_account_loses_its_sessions(staff: Staff) -> None:
     await staff.login("sam")
     sam_cookie = staff.session_cookie()
     staff.logout_local()
-    csrf = await staff.login("alice")
-    resp = await staff.client.post(
-        "/admin/users/sam/disable", data={"csrf_token": csrf}, allow_redirects=False
-    )
+    await staff.login("alice")
+    resp = await staff.post_form("/admin/users/sam/disable")
     assert resp.status == 303
     assert _auth(staff).principal(sam_cookie) is None
     staff.logout_local()
