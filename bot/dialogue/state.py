@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from intents.types import Area, Understanding
@@ -18,6 +18,7 @@ ANSWERED = "answered"  # resources given; 他に気になることは？
 RETURN = "return"  # came back after the idle timeout; 続きから / 最初から offered
 
 PHASES = (CONSENT, OPEN, ASK, CONFIRM, ANSWERED, RETURN)
+_AREA_FIELDS = tuple(f.name for f in fields(Area))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +47,16 @@ class Slots:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        data = asdict(self)
-        data["topics"] = list(self.topics)
-        return data
+        """JSON-able form (what ``dataclasses.asdict`` gives, without its deep copies)."""
+        area = self.area
+        return {
+            "topics": list(self.topics),
+            "audience": self.audience,
+            "age_group": self.age_group,
+            "area": None if area is None else {n: getattr(area, n) for n in _AREA_FIELDS},
+            "confident": self.confident,
+            "in_scope": self.in_scope,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Slots | None:

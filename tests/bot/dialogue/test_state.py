@@ -22,3 +22,23 @@ def test_volatile_states_expire_and_stay_bounded() -> None:
     assert len(states) == 1  # everything else has expired
     states.drop("f")
     assert len(states) == 0
+
+
+def test_slots_to_dict_is_asdict_and_round_trips() -> None:
+    from dataclasses import asdict
+
+    from bot.dialogue.state import Slots
+    from intents.types import Area
+
+    for slots in (
+        Slots(),
+        Slots(topics=("theft", "drugs"), audience="family", age_group="minor", in_scope=False),
+        Slots(topics=("housing",), area=Area("東京都", "13", "新宿区", "131041")),
+        Slots(area=Area(prefecture="大阪府")),
+    ):
+        expected = asdict(slots)
+        expected["topics"] = list(slots.topics)
+        assert slots.to_dict() == expected
+        assert Slots.from_dict(slots.to_dict()) == slots
+        state = DialogueState(slots=slots, pending=slots, offered=(("はい", "yes"),))
+        assert DialogueState.from_dict(state.to_dict()) == state
