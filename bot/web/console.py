@@ -22,7 +22,6 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
-from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,7 +30,7 @@ import jinja2
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot import keys
-from bot.web import auth
+from bot.web import auth, staff
 from bot.web.auth import principal_of, public, require_role
 from handoff.desk import ALL_OFFICES, Conflict, Desk, Forbidden, NotFound, visible_offices
 from handoff.models import CaseMessage, Escalation, Note, Outcome, TranscriptLine
@@ -260,15 +259,10 @@ def _text_field(data: dict[str, Any], name: str, limit: int = MAX_REPLY_CHARS) -
 @public
 async def static(request: web.Request) -> web.Response:
     """``GET /console/static/{name}``: the console's script, styles and chime."""
-    name = request.match_info["name"]
-    if name not in _STATIC:
+    response = staff.static_file("console", _STATIC, request.match_info["name"])
+    if response is None:
         raise web.HTTPNotFound()
-    body = resources.files("bot").joinpath("static", "console", name).read_bytes()
-    kind = _STATIC[name]
-    charset = None if kind.startswith("audio/") else "utf-8"
-    return web.Response(
-        body=body, content_type=kind, charset=charset, headers={"Cache-Control": "no-cache"}
-    )
+    return response
 
 
 # -- login ------------------------------------------------------------------------------------
@@ -277,16 +271,12 @@ async def static(request: web.Request) -> web.Response:
 def _login_page(
     request: web.Request, *, message: str = "", name: str = "", status: int = 200
 ) -> web.Response:
-    token = auth.login_csrf_token(request)
-    response = aiohttp_jinja2.render_template(
-        "console/login.html",
-        request,
-        {"message": message, "name": name, "login_csrf": token},
-        app_key=TEMPLATES,
-        status=status,
-    )
-    auth.set_login_csrf_cookie(response, token, request.config_dict[auth.AUTH].policy)
-    return response
+    def page(context: dict[str, object], status: int) -> web.Response:
+        return aiohttp_jinja2.render_template(
+            "console/login.html", request, context, app_key=TEMPLATES, status=status
+        )
+
+    return staff.login_page(request, page, message=message, name=name, status=status)
 
 
 @routes.get("/login")
@@ -304,11 +294,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 @public
 async def login_submit(request: web.Request) -> web.StreamResponse:
     """``POST /console/login``: check the password and start a session (rotated id)."""
-    form = await request.post()
-    name = str(form.get("name", ""))[:128]
-    password = str(form.get("password", ""))
-    a = request.config_dict[auth.AUTH]
-    result = a.login(name, password, request.remote)
+    _, name, result = await staff.check_login(request)
     if result.user is None:
         return _login_page(request, message=result.message, name=name, status=401)
     if result.user.role not in ROLES:
@@ -318,22 +304,14 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             name=name,
             status=403,
         )
-    raw, _ = a.start_session(result.user, request.cookies.get(auth.SESSION_COOKIE))
-    response = web.HTTPSeeOther(PREFIX + "/")
-    auth.set_session_cookie(response, raw, a.policy)
-    response.del_cookie(auth.LOGIN_CSRF_COOKIE, path="/")
-    raise response
+    raise staff.session_started(request, result, PREFIX + "/")
 
 
 @routes.post("/logout")
 @require_role(*ROLES)
 async def logout(request: web.Request) -> web.StreamResponse:
     """``POST /console/logout``: end this browser's session."""
-    p = principal_of(request)
-    request.config_dict[auth.AUTH].end_session(p, request.remote)
-    response = web.HTTPSeeOther(f"{LOGIN_PATH}?msg=logged_out")
-    auth.clear_session_cookie(response)
-    raise response
+    raise staff.signed_out(request, LOGIN_PATH, "logged_out")
 
 
 # -- the page ---------------------------------------------------------------------------------
@@ -652,13 +630,7 @@ def _fmt_time(value: float | None) -> str:
 def create_console_app() -> web.Application:
     """The ``/console`` sub-app with its routes, templates and middlewares."""
     console = web.Application(middlewares=auth.middlewares(LOGIN_PATH))
-    env = aiohttp_jinja2.setup(
-        console,
-        app_key=TEMPLATES,
-        loader=jinja2.PackageLoader("bot", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
+    env = staff.setup_templates(console, TEMPLATES)
     env.filters["jst"] = _fmt_time
     console[SOCKETS] = weakref.WeakSet()
     console[SENT] = SentTexts()

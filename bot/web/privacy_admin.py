@@ -16,12 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 
 from bot import keys
-from bot.web import admin, auth
+from bot.web import admin, auth, staff
 from bot.web.auth import principal_of, require_role
 
 PREFIX = f"{admin.PREFIX}/privacy"
@@ -229,13 +227,7 @@ async def _to_page(request: web.Request) -> web.StreamResponse:
 def create_privacy_app() -> web.Application:
     """The ``/admin/privacy`` sub-app: the admin's auth middlewares and templates."""
     sub = web.Application(middlewares=auth.middlewares(admin.LOGIN_PATH))
-    aiohttp_jinja2.setup(
-        sub,
-        app_key=admin.TEMPLATES,
-        loader=jinja2.PackageLoader("bot", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
+    staff.setup_templates(sub, admin.TEMPLATES)
     sub.router.add_get("/", privacy_page)
     sub.router.add_get("/audit.csv", audit_export)
     return sub
