@@ -421,7 +421,8 @@ async def run(args: argparse.Namespace) -> int:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         sim.webhook_url = f"{base}/line/webhook"
-        proc = start_tsunagu(port, tmp / "load.db", sim.base_url, log)
+        extra = {"TSUNAGU_IDLE_MINUTES": str(args.idle_minutes)} if args.idle_minutes else None
+        proc = start_tsunagu(port, tmp / "load.db", sim.base_url, log, extra)
         samples: list[tuple[float, float]] = []
         try:
             started = time.monotonic()
@@ -458,11 +459,21 @@ async def run(args: argparse.Namespace) -> int:
     if rss:
         print(f"\nserver RSS: start {rss[0]:.0f} MiB, max {max(rss):.0f} MiB, ", end="")
         print(f"end {final_rss:.0f} MiB")
-        half = [s for s in samples if s[0] >= samples[-1][0] / 2]
+        end = samples[-1][0]
+        half = [s for s in samples if s[0] >= end / 2]
+        quarter = [s for s in samples if s[0] >= end * 3 / 4]
         print(
             f"RSS slope: {slope_mb_per_min(samples):+.2f} MiB/min overall, "
-            f"{slope_mb_per_min(half):+.2f} MiB/min over the second half"
+            f"{slope_mb_per_min(half):+.2f} MiB/min over the second half, "
+            f"{slope_mb_per_min(quarter):+.2f} MiB/min over the last quarter"
         )
+        if args.soak:
+            # Where memory levels off: the slope of each successive quarter.
+            slopes = [
+                slope_mb_per_min([s for s in samples if end * q / 4 <= s[0] < end * (q + 1) / 4])
+                for q in range(4)
+            ]
+            print("RSS slope per quarter: " + ", ".join(f"{x:+.2f}" for x in slopes))
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     return 0
 
@@ -475,6 +486,13 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=1.0, help="mean think time, s (1.0)")
     parser.add_argument("--soak", type=float, default=0.0, help="soak seconds (e.g. 600)")
     parser.add_argument("--skip-bare", action="store_true", help="skip the bare baseline")
+    parser.add_argument(
+        "--idle-minutes",
+        type=int,
+        default=0,
+        help="server idle timeout (TSUNAGU_IDLE_MINUTES; default the server's 30): a soak "
+        "with a shorter one fills the per-conversation statistics window sooner",
+    )
     sys.exit(asyncio.run(run(parser.parse_args())))
 
 
