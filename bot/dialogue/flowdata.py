@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from intents.crisis import CATEGORIES as CRISIS_CATEGORIES
+
 SLOT_IDS = ("audience", "age_group", "area")
 
 
@@ -73,8 +75,11 @@ def load_flow() -> FlowData:
             raise ValueError(f"flow.yaml: slot {slot} choices must be [label, value] pairs")
         slots[slot] = SlotQuestion(spec["template"], tuple((str(a), str(b)) for a, b in choices))
     crisis = data.get("crisis_kinds")
-    if not isinstance(crisis, dict) or "default" not in crisis:
-        raise ValueError("flow.yaml: crisis_kinds needs a default")
+    if not isinstance(crisis, dict) or not {"default", "urgent"} <= set(crisis):
+        raise ValueError("flow.yaml: crisis_kinds needs default and urgent")
+    unknown = set(crisis) - {"default", "urgent", *CRISIS_CATEGORIES}
+    if unknown:
+        raise ValueError(f"flow.yaml: crisis_kinds has unknown categories {sorted(unknown)}")
     return FlowData(
         start_topics=_strings(data, "start_topics"),
         menu_topics=_strings(data, "menu_topics"),

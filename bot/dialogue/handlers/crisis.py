@@ -16,12 +16,14 @@ logger = logging.getLogger(__name__)
 _LEVELS = ("none", "concern", "urgent")
 
 
-def crisis_kinds(turn: Turn, categories: Sequence[str]) -> list[str]:
-    """Resource kinds to show first for these crisis categories (emergency lines last-resort)."""
-    kinds: list[str] = []
-    for category in categories:
-        kinds += turn.flow.crisis_kinds.get(category, ())
-    kinds += turn.flow.crisis_kinds["default"]
+def crisis_kinds(turn: Turn, categories: Sequence[str], level: str) -> list[str]:
+    """Resource kinds to show for a crisis: 110/119 first only when the danger is now."""
+    table = turn.flow.crisis_kinds
+    kinds: list[str] = list(table["urgent"]) if level == "urgent" else []
+    for category, listed in table.items():  # the table's order, most specific first
+        if category in categories:
+            kinds += listed
+    kinds += table["default"]
     return list(dict.fromkeys(kinds))
 
 
@@ -35,11 +37,13 @@ def crisis_referrals(turn: Turn, categories: Sequence[str]) -> list[Referral]:
     reasons = {r.resource.id: r.reason for r in routed}
     list_resources = getattr(turn.kb, "list_resources", None)
     per_kind: list[list[Resource]] = []
-    for kind in crisis_kinds(turn, categories):
+    for kind in crisis_kinds(turn, categories, level):
         found = [r.resource for r in routed if r.resource.kind == kind and r.resource.phone]
         if list_resources is not None:
+            # By id: the routed copy may carry an unsaved edit (admin preview).
+            seen = {r.id for r in found}
             found += [
-                r for r in list_resources(kind=kind, active=True) if r.phone and r not in found
+                r for r in list_resources(kind=kind, active=True) if r.phone and r.id not in seen
             ]
         found.sort(key=lambda r: turn.renderer.open_now(r, turn.when) is not True)
         per_kind.append(found)
