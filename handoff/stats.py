@@ -584,6 +584,7 @@ class ConversationTracker:
             self._open[key] = ep
             self._bound(now)
         ep.last = max(ep.last, now)
+        self._open[key] = self._open.pop(key)  # most recently active last
         real_topics = [t for t in topics if t != "other"]
         if real_topics:
             ep.topic = real_topics[0]
@@ -675,6 +676,7 @@ class ConversationTracker:
         ep.handoff = handoff
         ep.in_handoff = False
         ep.last = max(ep.last, now if now is not None else ep.last)
+        self._open[key] = self._open.pop(key)  # most recently active last
 
     def case_started(self, case: Any) -> None:
         """An escalation (``handoff.models.Escalation``) was created for a conversation."""
@@ -755,8 +757,10 @@ class ConversationTracker:
             ep.crisis = crisis
 
     def _bound(self, now: float) -> None:
+        # The dict is kept in order of last activity (see turn()), so the oldest is first:
+        # O(1) per eviction instead of a scan of every open conversation.
         while len(self._open) > self.max_open:
-            key = min(self._open, key=lambda k: self._open[k].last)
+            key = next(iter(self._open))
             self._record(key, self._open[key])
 
     @staticmethod

@@ -475,3 +475,20 @@ def test_tracker_counts_a_final_case(tracker: ConversationTracker) -> None:
     assert row == ("2025-11-12", "office_a", "gambling", "closed", 120)
     kinds = tracker.stats.store.db.execute("SELECT source, kind FROM stats_referrals").fetchall()
     assert kinds == [("counselor", "family_group")]
+
+
+def test_at_the_cap_the_least_recently_active_conversation_is_counted(
+    db: sqlite_utils.Database,
+) -> None:
+    tracker = ConversationTracker(
+        Statistics.open(db), idle_seconds=1800, max_open=2, office_for=lambda a, t: "office_a"
+    )
+    t = _ts(3)
+    tracker.observe("a", channel="web", now=t, topics=("theft",))
+    tracker.observe("b", channel="web", now=t + 1, topics=("drugs",))
+    tracker.observe("a", channel="web", now=t + 2, topics=("theft",))  # a is active again
+    tracker.observe("c", channel="web", now=t + 3, topics=("alcohol",))
+    # b was idle longest, so b is the one counted to make room; a and c stay open.
+    assert len(tracker) == 2
+    rows = tracker.stats.store.db.execute("SELECT topic FROM stats_conversations").fetchall()
+    assert rows == [("drugs",)]
