@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from intents.literals import Gate, GateIndex, gate_of
 from intents.normalize import fold
 from intents.types import Analysis, CrisisAssessment, Evidence
 
@@ -63,6 +64,9 @@ class _RuleSet:
     rules: tuple[_Rule, ...]
     markers: dict[str, re.Pattern[str]]
     denial: re.Pattern[str]
+    # Literal gates of each rule's first group (folded text, reading): one scan of the
+    # message says which rules cannot match, before any of their regexes run.
+    gates: tuple[GateIndex, GateIndex]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +190,16 @@ def parse_rules(data: Any) -> _RuleSet:
         raise CrisisRulesError("crisis rules: 'rules' list missing")
     seen: set[str] = set()
     rules = tuple(_rule(spec, markers, seen) for spec in rules_data)
-    return _RuleSet(rules=rules, markers=markers, denial=markers["denial"])
+    gates = tuple(
+        GateIndex([_first_gate(getattr(r.groups[0], source)) for r in rules])
+        for source in ("folded", "reading")
+    )
+    return _RuleSet(rules=rules, markers=markers, denial=markers["denial"], gates=gates)  # type: ignore[arg-type]
+
+
+def _first_gate(pats: tuple[re.Pattern[str], ...]) -> Gate:
+    """The gate of a group's one union pattern; none (always run) for anything else."""
+    return gate_of(pats[0]) if len(pats) == 1 else ()
 
 
 @lru_cache(maxsize=1)
@@ -223,15 +236,16 @@ def _windows(sentences: list[str], joined: bool) -> list[tuple[int, str]]:
     return out
 
 
-def _may_match(rule: _Rule, joined: tuple[str, str]) -> bool:
+def _may_match(rule: _Rule, joined: tuple[str, str], gated: tuple[bool, bool]) -> bool:
     """Cheap necessary condition: the rule's first group occurs somewhere in the message.
 
     One scan of the whole text (sentences joined by 。, a superset of every sentence and
-    joined window) instead of one per sentence; most rules are settled here.
+    joined window) instead of one per sentence, and none when the literal gate already
+    says it cannot match; most rules are settled here.
     """
     first = rule.groups[0]
-    return any(p.search(joined[0]) for p in first.folded) or any(
-        p.search(joined[1]) for p in first.reading
+    return (gated[0] and any(p.search(joined[0]) for p in first.folded)) or (
+        gated[1] and any(p.search(joined[1]) for p in first.reading)
     )
 
 
@@ -303,8 +317,10 @@ def assess(analysis: Analysis) -> CrisisAssessment:
     categories: list[str] = []
     evidence: list[Evidence] = []
     joined = ("。".join(folded_sents), "。".join(reading_sents))
-    for rule in ruleset.rules:
-        if not _may_match(rule, joined):
+    folded_ok = ruleset.gates[0].candidates(joined[0])
+    reading_ok = ruleset.gates[1].candidates(joined[1])
+    for n, rule in enumerate(ruleset.rules):
+        if not _may_match(rule, joined, (n in folded_ok, n in reading_ok)):
             continue
         hit = _match_rule(rule, (folded_sents, reading_sents), ruleset)
         if hit is None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+import ahocorasick
+
+from intents.literals import GateIndex, gate_of
 from intents.normalize import fold, fold_with_offsets, kana_key, normalize
 from intents.rules import KeywordRule, PatternRule, topic_rules
 from intents.tokenizer import reading_of, tokenize
@@ -115,29 +118,34 @@ class _Entry:
 
 
 class LiteralIndex:
-    """Finds many literal keys in one string: a dict from the first two characters."""
+    """Finds many literal keys in one string, in one Aho-Corasick pass."""
 
     def __init__(self, entries: Sequence[_Entry]) -> None:
-        """Index the entries by their first one or two characters."""
-        self._by2: dict[str, list[_Entry]] = {}
-        self._by1: dict[str, list[_Entry]] = {}
-        for e in entries:
-            if len(e.key) >= 2:
-                self._by2.setdefault(e.key[:2], []).append(e)
-            elif e.key:
-                self._by1.setdefault(e.key, []).append(e)
+        """Index the non-empty keys (several entries may share a key)."""
+        by_key: dict[str, list[tuple[tuple[int, int], _Entry]]] = {}
+        for n, e in enumerate(entries):
+            if e.key:
+                # Order of the earlier per-position scan: one-character keys first, then
+                # longer ones, each in rule order (evidence order depends on it).
+                by_key.setdefault(e.key, []).append(((len(e.key) > 1, n), e))
+        self._automaton = ahocorasick.Automaton()
+        for key, found in by_key.items():
+            self._automaton.add_word(key, (len(key), tuple(found)))
+        self._empty = not by_key
+        if not self._empty:
+            self._automaton.make_automaton()
 
-    def find(self, text: str) -> Iterator[tuple[int, int, _Entry]]:
-        """Yield ``(start, end, entry)`` for every occurrence of every key."""
-        by1, by2 = self._by1, self._by2
-        for i in range(len(text)):
-            for e in by1.get(text[i], ()):
-                yield i, i + 1, e
-            cands = by2.get(text[i : i + 2])
-            if cands:
-                for e in cands:
-                    if text.startswith(e.key, i):
-                        yield i, i + len(e.key), e
+    def find(self, text: str) -> list[tuple[int, int, _Entry]]:
+        """``(start, end, entry)`` for every occurrence of every key, by start position."""
+        if self._empty or not text:
+            return []
+        found = [
+            (end + 1 - length, order, end + 1, e)
+            for end, (length, entries) in self._automaton.iter(text)
+            for order, e in entries
+        ]
+        found.sort(key=lambda f: (f[0], f[1]))
+        return [(start, stop, e) for start, _, stop, e in found]
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,39 +269,50 @@ def _homophone(written: str, keyword: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class _Bucket:
-    """The patterns of one label (heaviest first), run one by one.
+class _Compiled:
+    """Pattern rules grouped by (kind, label, mask), heaviest first, with literal gates.
 
-    Measured: separate patterns keep the regex engine's literal-prefix scan and cost about
-    half of one alternation per label (named groups at the top defeat that scan).
+    Within a group the patterns run one by one: separate patterns keep the regex engine's
+    literal-prefix scan and cost about half of one alternation per label (measured).
     """
 
-    surface: tuple[PatternRule, ...]
-    reading: tuple[PatternRule, ...]  # the kana-only ones, also run on the reading
+    rules: Sequence[PatternRule]
+    flat: tuple[PatternRule, ...]  # group after group, each heaviest first
+    group_of: tuple[int, ...]  # flat index -> group number
+    gates: GateIndex  # over flat indexes
+    kana_only: frozenset[int]  # flat indexes also run on the reading
 
 
-_BUCKETS: dict[int, tuple[Sequence[PatternRule], tuple[_Bucket, ...]]] = {}
+_COMPILED: dict[int, _Compiled] = {}
 
 
-def _buckets(rules: Sequence[PatternRule]) -> tuple[_Bucket, ...]:
-    """Group rules by (kind, label, mask), heaviest first; cached per rule tuple."""
-    cached = _BUCKETS.get(id(rules))
-    if cached is not None and cached[0] is rules:
-        return cached[1]
+def _compiled(rules: Sequence[PatternRule]) -> _Compiled:
+    """Compile a rule set once (rule sets are loaded once per process)."""
+    cached = _COMPILED.get(id(rules))
+    if cached is not None and cached.rules is rules:
+        return cached
     groups: dict[tuple[str, str, bool], list[PatternRule]] = {}
     for r in rules:
         groups.setdefault((r.kind, r.label, r.mask), []).append(r)
-    out = []
-    for group in groups.values():
+    flat: list[PatternRule] = []
+    group_of: list[int] = []
+    for g, group in enumerate(groups.values()):
         group.sort(key=lambda r: -r.weight)
-        out.append(_Bucket(tuple(group), tuple(r for r in group if r.kana_only)))
-    buckets = tuple(out)
+        flat.extend(group)
+        group_of.extend([g] * len(group))
+    compiled = _Compiled(
+        rules=rules,
+        flat=tuple(flat),
+        group_of=tuple(group_of),
+        gates=GateIndex([gate_of(r.regex) for r in flat]),
+        kana_only=frozenset(i for i, r in enumerate(flat) if r.kana_only),
+    )
     if isinstance(rules, tuple):
-        _BUCKETS[id(rules)] = (rules, buckets)
-    return buckets
+        _COMPILED[id(rules)] = compiled
+    return compiled
 
 
-def _leftmost(rules: tuple[PatternRule, ...], text: str) -> list[tuple[int, int, PatternRule]]:
+def _leftmost(rules: list[PatternRule], text: str) -> list[tuple[int, int, PatternRule]]:
     """Non-overlapping matches of one label, as one alternation would give them.
 
     At each place the leftmost match wins, the heavier pattern on a tie; the scan then goes
@@ -316,8 +335,24 @@ def _leftmost(rules: tuple[PatternRule, ...], text: str) -> list[tuple[int, int,
     return out
 
 
+def _by_group(compiled: _Compiled, indexes: Iterable[int]) -> list[list[PatternRule]]:
+    """The candidate patterns, group by group in rule order."""
+    out: list[list[PatternRule]] = []
+    last = -1
+    for i in sorted(indexes):
+        g = compiled.group_of[i]
+        if g != last:
+            out.append([])
+            last = g
+        out[-1].append(compiled.flat[i])
+    return out
+
+
 def match_patterns(views: Views, rules: Sequence[PatternRule]) -> list[Hit]:
     """Run pattern rules on the hiragana surface (and kana-only ones on the reading).
+
+    Only patterns whose literal gate passes are run (:mod:`intents.literals`): the others
+    cannot match, so the hits are those of running every pattern.
 
     Args:
         views: output of :func:`build_views`.
@@ -327,16 +362,16 @@ def match_patterns(views: Views, rules: Sequence[PatternRule]) -> list[Hit]:
         Hits with spans in the normalised text.
     """
     hits: list[Hit] = []
+    compiled = _compiled(rules)
     surface, reading = views.surface_kana, views.reading_kana
-    for b in _buckets(rules):
-        for i, j, r in _leftmost(b.surface, surface):
+    for group in _by_group(compiled, compiled.gates.candidates(surface)):
+        for i, j, r in _leftmost(group, surface):
             span = views.surface_span(i, j)
             hits.append(Hit(r.kind, r.label, r.rule, *span, r.weight, mask=r.mask))
-    if reading != surface:
-        for b in _buckets(rules):
-            if not b.reading:
-                continue
-            for i, j, r in _leftmost(b.reading, reading):
+    if reading != surface and compiled.kana_only:
+        cands = compiled.gates.candidates(reading) & compiled.kana_only
+        for group in _by_group(compiled, cands):
+            for i, j, r in _leftmost(group, reading):
                 span = views.token_span(views.reading, i, j)
                 if not any(h.label == r.label and h.start <= span[0] < h.end for h in hits):
                     hits.append(Hit(r.kind, r.label, r.rule, *span, r.weight, mask=r.mask))

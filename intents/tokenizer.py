@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from functools import lru_cache
 
-from sudachipy import Dictionary, SplitMode
+from sudachipy import Dictionary, Morpheme, SplitMode
 from sudachipy import Tokenizer as _SudachiTokenizer
 
 from intents.normalize import fold, normalize
@@ -49,6 +49,28 @@ def _chunks(text: str) -> list[tuple[int, str]]:
     return out
 
 
+# Word ids at or above this are Sudachi's out-of-vocabulary words, whose forms depend on
+# the surface; below it an id fixes the normalized form, lemma, reading and POS.
+_OOV_ID = 0xF0000000
+# Forms of the words seen so far: the Rust -> Python string copies are a third of
+# tokenising (measured). Bounded; a common vocabulary fits well inside it.
+_WORD_CACHE_MAX = 20000
+_words: dict[int, tuple[str, str, str, tuple[str, ...], bool]] = {}
+_pos: dict[int, tuple[str, ...]] = {}
+_LITERAL_POS = frozenset({"補助記号", "空白", "記号"})
+
+
+def _forms(m: Morpheme) -> tuple[str, str, str, tuple[str, ...], bool]:
+    """normalized, lemma, reading, POS and whether kana matching reads the surface."""
+    pos_id = m.part_of_speech_id()
+    pos = _pos.get(pos_id)
+    if pos is None:
+        pos = _pos[pos_id] = tuple(m.part_of_speech())
+    reading = m.reading_form()
+    literal = not reading or pos[0] in _LITERAL_POS or pos[1] == "数詞"
+    return m.normalized_form(), m.dictionary_form(), reading, pos, literal
+
+
 def tokenize(text: str) -> tuple[Token, ...]:
     """Tokenise already normalised text with SudachiPy (split mode C).
 
@@ -60,34 +82,39 @@ def tokenize(text: str) -> tuple[Token, ...]:
     """
     tokens: list[Token] = []
     tok = _tokenizer()
+    words = _words
     for offset, chunk in _chunks(text):
         with _lock:  # a Sudachi tokenizer object is not safe to share across threads
-            morphemes = tok.tokenize(chunk)
-            for m in morphemes:
+            for m in tok.tokenize(chunk):
+                wid = m.word_id()
+                forms = words.get(wid)
+                if forms is None:
+                    forms = _forms(m)
+                    if wid < _OOV_ID:
+                        if len(words) >= _WORD_CACHE_MAX:
+                            words.clear()
+                        words[wid] = forms
+                surface = m.surface()
+                normalized, lemma, reading, pos, literal = forms
+                kana = surface if literal or surface.isascii() else reading
                 tokens.append(
                     Token(
-                        surface=m.surface(),
-                        normalized=m.normalized_form(),
-                        dictionary=m.dictionary_form(),
-                        reading=m.reading_form(),
-                        pos=tuple(m.part_of_speech()),
-                        start=offset + m.begin(),
-                        end=offset + m.end(),
+                        surface,
+                        normalized,
+                        lemma,
+                        reading,
+                        pos,
+                        offset + m.begin(),
+                        offset + m.end(),
+                        kana,
                     )
                 )
     return tuple(tokens)
 
 
-_LITERAL_POS = frozenset({"補助記号", "空白", "記号"})
-
-
 def reading_of(token: Token) -> str:
     """Reading used for kana matching; symbols, spaces, numerals and Latin keep their surface."""
-    if not token.reading or token.pos[0] in _LITERAL_POS or token.pos[1] == "数詞":
-        return token.surface
-    if token.surface.isascii():
-        return token.surface
-    return token.reading
+    return token.kana
 
 
 def analyse(raw: str) -> Analysis:
@@ -104,7 +131,7 @@ def analyse(raw: str) -> Analysis:
     if truncated:
         text = text[:MAX_ANALYSIS_CHARS]
     tokens = tokenize(text)
-    reading = fold("".join(reading_of(t) for t in tokens))
+    reading = fold("".join(t.kana for t in tokens))
     return Analysis(
         raw_length=len(raw),
         text=text,
