@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from intents.literals import KeyScan
 from intents.matcher import Views
 from intents.normalize import fold, normalize
 from intents.rules import Place, gazetteer
@@ -31,30 +33,18 @@ def _names() -> tuple[_Name, ...]:
     return tuple(sorted(out, key=lambda n: -len(n.key)))
 
 
-class _NameIndex:
-    """Names indexed by their first two characters (every name has at least two)."""
-
-    def __init__(self, names: tuple[_Name, ...]) -> None:
-        self._by2: dict[str, list[_Name]] = {}
-        for n in names:
-            self._by2.setdefault(n.key[:2], []).append(n)
-
-    def find(self, text: str) -> list[tuple[int, int, _Name]]:
-        out = []
-        for i in range(len(text) - 1):
-            for n in self._by2.get(text[i : i + 2], ()):
-                if text.startswith(n.key, i):
-                    out.append((i, i + len(n.key), n))
-        return out
+def _name_index(names: Iterable[_Name]) -> KeyScan[_Name]:
+    """Names of two characters or more, ranked longest first at one position."""
+    return KeyScan((n.key, rank, n) for rank, n in enumerate(names) if len(n.key) >= 2)
 
 
 @lru_cache(maxsize=1)
-def _index() -> _NameIndex:
-    return _NameIndex(_names())
+def _index() -> KeyScan[_Name]:
+    return _name_index(_names())
 
 
 @lru_cache(maxsize=1)
-def _reading_index() -> _NameIndex:
+def _reading_index() -> KeyScan[_Name]:
     """Names by their reading, for kana-only writing (とうきょう, おおさか)."""
     out = []
     for n in _names():
@@ -62,7 +52,7 @@ def _reading_index() -> _NameIndex:
         reading = fold("".join(reading_of(t) for t in tokens))
         if len(reading) >= 3:
             out.append(_Name(reading, n.place, n.municipal))
-    return _NameIndex(tuple(out))
+    return _name_index(out)
 
 
 def find_area(views: Views) -> tuple[Area | None, tuple[Evidence, ...]]:

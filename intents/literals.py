@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Generic, TypeVar
 
 import ahocorasick
 
@@ -29,6 +30,7 @@ _MAX_SETS = 3
 _REPEATS = {_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", _c.MAX_REPEAT)}
 _ZERO_WIDTH = {_c.AT, _c.ASSERT, _c.ASSERT_NOT}
 
+T = TypeVar("T")
 Gate = tuple[frozenset[str], ...]  # each set: some string of it occurs in any match
 
 
@@ -218,3 +220,35 @@ class GateIndex:
             count[i] = count.get(i, 0) + 1
         need = self._need
         return self._always | {i for i, c in count.items() if c == need[i]}
+
+
+class KeyScan(Generic[T]):
+    """Every occurrence of many literal keys in a text, in one Aho-Corasick pass."""
+
+    def __init__(self, keys: Iterable[tuple[str, int, T]]) -> None:
+        """Index ``(key, rank, value)`` triples; several values may share a key.
+
+        ``rank`` orders the values found at one start position (lower first).
+        """
+        by_key: dict[str, list[tuple[int, T]]] = {}
+        for key, rank, value in keys:
+            if key:
+                by_key.setdefault(key, []).append((rank, value))
+        self._automaton = ahocorasick.Automaton()
+        for key, values in by_key.items():
+            self._automaton.add_word(key, (len(key), tuple(values)))
+        self._empty = not by_key
+        if not self._empty:
+            self._automaton.make_automaton()
+
+    def find(self, text: str) -> list[tuple[int, int, T]]:
+        """``(start, end, value)`` for every occurrence, by start position, then rank."""
+        if self._empty or not text:
+            return []
+        found = [
+            (end + 1 - length, rank, end + 1, value)
+            for end, (length, values) in self._automaton.iter(text)
+            for rank, value in values
+        ]
+        found.sort(key=lambda f: (f[0], f[1]))
+        return [(start, stop, value) for start, _, stop, value in found]

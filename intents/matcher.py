@@ -7,9 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-import ahocorasick
-
-from intents.literals import GateIndex, gate_of
+from intents.literals import GateIndex, KeyScan, gate_of
 from intents.normalize import fold, fold_with_offsets, kana_key, normalize
 from intents.rules import KeywordRule, PatternRule, topic_rules
 from intents.tokenizer import reading_of, tokenize
@@ -117,44 +115,19 @@ class _Entry:
     latin: bool
 
 
-class LiteralIndex:
-    """Finds many literal keys in one string, in one Aho-Corasick pass."""
-
-    def __init__(self, entries: Sequence[_Entry]) -> None:
-        """Index the non-empty keys (several entries may share a key)."""
-        by_key: dict[str, list[tuple[tuple[int, int], _Entry]]] = {}
-        for n, e in enumerate(entries):
-            if e.key:
-                # Order of the earlier per-position scan: one-character keys first, then
-                # longer ones, each in rule order (evidence order depends on it).
-                by_key.setdefault(e.key, []).append(((len(e.key) > 1, n), e))
-        self._automaton = ahocorasick.Automaton()
-        for key, found in by_key.items():
-            self._automaton.add_word(key, (len(key), tuple(found)))
-        self._empty = not by_key
-        if not self._empty:
-            self._automaton.make_automaton()
-
-    def find(self, text: str) -> list[tuple[int, int, _Entry]]:
-        """``(start, end, entry)`` for every occurrence of every key, by start position."""
-        if self._empty or not text:
-            return []
-        found = [
-            (end + 1 - length, order, end + 1, e)
-            for end, (length, entries) in self._automaton.iter(text)
-            for order, e in entries
-        ]
-        found.sort(key=lambda f: (f[0], f[1]))
-        return [(start, stop, e) for start, _, stop, e in found]
+def _literal_index(entries: Sequence[_Entry]) -> KeyScan[_Entry]:
+    # Order at one position as the earlier per-character scan gave it: one-character keys
+    # first, then longer ones, each in rule order (evidence order depends on it).
+    return KeyScan((e.key, n + (len(e.key) > 1) * len(entries), e) for n, e in enumerate(entries))
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledKeywords:
     """Keyword rules indexed once per process for each view."""
 
-    surface: LiteralIndex
-    norm: LiteralIndex
-    reading: LiteralIndex
+    surface: KeyScan[_Entry]
+    norm: KeyScan[_Entry]
+    reading: KeyScan[_Entry]
     rules: tuple[KeywordRule, ...]
 
 
@@ -194,7 +167,7 @@ def compiled_keywords() -> CompiledKeywords:
         if rd and len(rd) >= 3 and not latin and not r.aligned:
             reading.append(_Entry(rd, r, latin))
     return CompiledKeywords(
-        LiteralIndex(surface), LiteralIndex(norm), LiteralIndex(reading), tuple(rules)
+        _literal_index(surface), _literal_index(norm), _literal_index(reading), tuple(rules)
     )
 
 

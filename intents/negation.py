@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
+from intents.literals import GateIndex, gate_of
 from intents.matcher import Hit, Views
 from intents.normalize import fold, kana_key
 from intents.rules import cue_rules
@@ -38,12 +40,20 @@ def is_negated(views: Views, hit: Hit) -> bool:
     clause = _after(views.analysis.text, hit.end)
     if not clause:
         return False
+    after = _after_gates(cues.negation_after).candidates(clause)
+    if not after:  # no negation cue can match this clause (most hits)
+        return False
     # The hit itself may end inside the cue (a pattern matching 「やめられ」 before 「ない」).
     text = views.analysis.text
     probe = kana_key(fold(text[max(hit.start, hit.end - 4) : hit.end])) + clause
     if any(p.search(probe) for p in cues.negation_unless):
         return False
-    return any(p.search(clause) for p in cues.negation_after)
+    return any(cues.negation_after[i].search(clause) for i in sorted(after))
+
+
+@lru_cache(maxsize=4)
+def _after_gates(patterns: tuple[re.Pattern[str], ...]) -> GateIndex:
+    return GateIndex([gate_of(p) for p in patterns])
 
 
 def past_spans(views: Views, past_hits: list[Hit]) -> list[tuple[int, int]]:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from intents.crisis import rules as crisis_rules
 from intents.literals import GateIndex, gate_of
-from intents.matcher import LiteralIndex, _Entry, build_views
+from intents.matcher import _Entry, _literal_index, build_views
 from intents.rules import KeywordRule, cue_rules, topic_rules
 from intents.tokenizer import analyse
 
@@ -144,5 +144,5 @@ def test_literal_index_finds_every_overlapping_key_in_scan_order(text: str) -> N
         _Entry(k, KeywordRule(f"t{n}.kw.{k}", "topic", f"t{n}", k, 1.0, False), False)
         for n, k in enumerate(keys)
     ]
-    found = [(i, j, e.rule.rule) for i, j, e in LiteralIndex(entries).find(text)]
+    found = [(i, j, e.rule.rule) for i, j, e in _literal_index(entries).find(text)]
     assert found == _naive_find(entries, text)
