@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 
 from sudachipy import Dictionary, Morpheme, SplitMode
@@ -58,6 +59,10 @@ _WORD_CACHE_MAX = 20000
 _words: dict[int, tuple[str, str, str, tuple[str, ...], bool]] = {}
 _pos: dict[int, tuple[str, ...]] = {}
 _LITERAL_POS = frozenset({"補助記号", "空白", "記号"})
+# Recently tokenised texts (short ones only, so the memo stays small).
+_RECENT = 16
+_RECENT_MAX_CHARS = 2000
+_recent: OrderedDict[str, tuple[Token, ...]] = OrderedDict()
 
 
 def _forms(m: Morpheme) -> tuple[str, str, str, tuple[str, ...], bool]:
@@ -74,12 +79,29 @@ def _forms(m: Morpheme) -> tuple[str, str, str, tuple[str, ...], bool]:
 def tokenize(text: str) -> tuple[Token, ...]:
     """Tokenise already normalised text with SudachiPy (split mode C).
 
+    The last few results are kept: one turn reads the person's message several times
+    (triage, command matching, masking before it is stored), and tokens are immutable.
+
     Args:
         text: output of :func:`intents.normalize.normalize`.
 
     Returns:
         The morphemes with character offsets into ``text``.
     """
+    with _lock:
+        recent = _recent.get(text)
+    if recent is not None:
+        return recent
+    tokens = _tokenize(text)
+    if len(text) <= _RECENT_MAX_CHARS:
+        with _lock:
+            _recent[text] = tokens
+            if len(_recent) > _RECENT:
+                _recent.popitem(last=False)
+    return tokens
+
+
+def _tokenize(text: str) -> tuple[Token, ...]:
     tokens: list[Token] = []
     tok = _tokenizer()
     words = _words

@@ -49,3 +49,34 @@ def test_long_input_is_cut_not_rejected() -> None:
     assert a.truncated
     assert len(a.text) == MAX_ANALYSIS_CHARS
     assert a.tokens[-1].end <= len(a.text)
+
+
+def test_recent_results_are_reused_and_the_memo_stays_small() -> None:
+    from intents import tokenizer
+
+    first = tokenizer.tokenize("息子が万引きをしました")
+    assert tokenizer.tokenize("息子が万引きをしました") is first  # one turn reads it thrice
+    for n in range(tokenizer._RECENT + 5):
+        tokenizer.tokenize(f"テスト{n}です")
+    assert len(tokenizer._recent) <= tokenizer._RECENT
+    again = tokenizer.tokenize("息子が万引きをしました")
+    assert again == first and again is not first  # pushed out, tokenised afresh
+    long_text = "あ" * (tokenizer._RECENT_MAX_CHARS + 1)
+    tokenizer.tokenize(long_text)
+    assert long_text not in tokenizer._recent
+
+
+def test_cached_word_forms_give_the_same_tokens_as_fresh_ones() -> None:
+    from intents import tokenizer
+
+    # Out-of-vocabulary words share one id per POS; their forms must come from the surface.
+    text = "クレプトマニアとクレプトマニヤ、80歳と74歳、ＡＡとNAに通う。盗んだ物を返した"
+    tokenizer._words.clear()
+    tokenizer._recent.clear()
+    fresh = tokenizer.tokenize(text)
+    tokenizer._recent.clear()
+    cached = tokenizer.tokenize(text)
+    assert cached == fresh
+    by_surface = {t.surface: t for t in cached}
+    assert by_surface["80"].kana == "80" and by_surface["74"].kana == "74"
+    assert by_surface["盗ん"].dictionary == "盗む"
