@@ -59,6 +59,10 @@ EVENT_TTL_SECONDS = 7 * 86400  # LINE redelivers for at most a few days
 API_TIMEOUT = ClientTimeout(total=8)
 LOADING_TIMEOUT = ClientTimeout(total=3)
 LOADING_SECONDS = 20
+# The loading animation costs one Messaging API round trip before the answer, so it is
+# shown only when the answer is late: not ready this long after the webhook arrived
+# (a backlog, or a slow turn). A turn normally takes well under a millisecond.
+LOADING_AFTER_SECONDS = 0.5
 PUSH_ATTEMPTS = 3
 SHUTDOWN_GRACE_SECONDS = 10.0
 NOT_CONFIGURED = (
@@ -176,18 +180,24 @@ class LineChannel:
             await asyncio.gather(*set(self._tasks), return_exceptions=True)
 
     # -------------------------------------------------------------------- webhook
-    def dispatch(self, events: Sequence[Event]) -> None:
-        """Handle parsed events in background tasks: one per chat, in timestamp order."""
+    def dispatch(self, events: Sequence[Event], received: float | None = None) -> None:
+        """Handle parsed events in background tasks: one per chat, in timestamp order.
+
+        Args:
+            events: the parsed webhook events.
+            received: ``time.monotonic()`` when the webhook arrived (defaults to now).
+        """
+        received = time.monotonic() if received is None else received
         by_chat: dict[str, list[Event]] = {}
         for event in events:
             by_chat.setdefault(_chat_key(event), []).append(event)
         for chat, chat_events in by_chat.items():
             chat_events.sort(key=lambda e: e.timestamp or 0)
-            task = asyncio.create_task(self._run_chat(chat, chat_events))
+            task = asyncio.create_task(self._run_chat(chat, chat_events, received))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _run_chat(self, chat: str, events: list[Event]) -> None:
+    async def _run_chat(self, chat: str, events: list[Event], received: float) -> None:
         lock, users = self._locks.get(chat, (asyncio.Lock(), 0))
         self._locks[chat] = (lock, users + 1)
         try:
@@ -195,7 +205,7 @@ class LineChannel:
                 for event in events:
                     started = time.monotonic()
                     try:
-                        await self._handle(event)
+                        await self._handle(event, received)
                     except asyncio.CancelledError:
                         raise
                     except Exception as exc:
@@ -214,7 +224,7 @@ class LineChannel:
             else:
                 self._locks[chat] = (lock, users - 1)
 
-    async def _handle(self, event: Event) -> None:
+    async def _handle(self, event: Event, received: float) -> None:
         event_id = event.webhook_event_id
         if isinstance(event, UnknownEvent):
             logger.info("LINE event %s of unknown type %r ignored", event_id, event.type)
@@ -254,7 +264,7 @@ class LineChannel:
             incoming = IncomingMessage(
                 CHANNEL, key, text=event.message.text, event_id=event.message.id
             )
-            await self._answer(target, incoming)
+            await self._answer(target, incoming, received)
         elif isinstance(event, MessageEvent):
             # Stickers, images, audio, video, files, locations: nothing is downloaded.
             logger.info("LINE event %s: %s message not read", event_id, event.message.type)
@@ -263,18 +273,26 @@ class LineChannel:
             incoming = IncomingMessage(
                 CHANNEL, key, postback=event.postback.data, event_id=event_id
             )
-            await self._answer(target, incoming)
+            await self._answer(target, incoming, received)
         else:
             logger.info("LINE event %s of type %s ignored", event_id, event.type)
 
-    async def _answer(self, target: _Target, incoming: IncomingMessage) -> None:
-        loading = asyncio.create_task(self._show_loading(target.chat_id))
+    async def _answer(self, target: _Target, incoming: IncomingMessage, received: float) -> None:
+        turn = asyncio.ensure_future(self.engine.handle(incoming))
         try:
-            replies = await self.engine.handle(incoming)
+            budget = LOADING_AFTER_SECONDS - (time.monotonic() - received)
+            done, _ = await asyncio.wait({turn}, timeout=max(budget, 0.0))
+            if not done:
+                # Late: let the person see that an answer is coming (it stops by itself
+                # when the answer arrives, so it must go out before the answer).
+                await self._show_loading(target.chat_id)
+            replies = await turn
+        except asyncio.CancelledError:
+            turn.cancel()
+            raise
         except Exception as exc:
             logger.error("engine failed on LINE event: %s", type(exc).__name__)
             replies = [TextReply(texts()["error"])]
-        await loading
         await self._deliver(target, replies)
 
     async def _show_loading(self, chat_id: str) -> None:
@@ -418,6 +436,7 @@ LINE = web.AppKey("line_channel", LineChannel)
 
 async def webhook(request: web.Request) -> web.StreamResponse:
     """``POST /line/webhook``: verify, parse, answer 200 at once, handle in the background."""
+    received = time.monotonic()
     channel = request.app.get(LINE)
     if channel is None:
         return web.json_response({"error": NOT_CONFIGURED}, status=503)
@@ -440,7 +459,7 @@ async def webhook(request: web.Request) -> web.StreamResponse:
         logger.warning("LINE webhook body not understood: %s", type(exc).__name__)
         return web.json_response({"error": "malformed body"}, status=400)
     if events:
-        channel.dispatch(events)
+        channel.dispatch(events, received)
     return web.Response(text="OK")
 
 

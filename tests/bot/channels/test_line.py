@@ -139,7 +139,22 @@ async def test_text_reaches_the_engine_pseudonymised_and_is_replied(env: Env) ->
     assert incoming.event_id == event["message"]["id"]
     assert messages[0]["text"].startswith("受け取りました")
     assert sim.deliveries[0].via == "reply"
+    assert sim.loading == []  # a prompt answer needs no loading animation
+
+
+async def test_a_late_answer_is_announced_by_the_loading_animation_first(env: Env) -> None:
+    sim, engine, _client, _ = env
+    engine.delay = 1.2
+    user = ev.new_user_id()
+    assert (await sim.send(ev.text(user, "相談したいです"))).status == 200
+    for _ in range(100):
+        if sim.loading:
+            break
+        await asyncio.sleep(0.02)
     assert sim.loading == [{"chatId": user, "loadingSeconds": 20}]
+    assert sim.deliveries == []  # shown while the answer is still being made
+    messages = await sim.wait_messages(user, 1)
+    assert messages[0]["text"].startswith("受け取りました")
 
 
 async def test_webhook_answers_at_once_while_the_engine_works(env: Env) -> None:
