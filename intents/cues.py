@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from intents.matcher import Hit, Views
 from intents.rules import cue_rules
 
 # Equal scores: a stated role beats a relation, a relation beats the first person.
 _AUDIENCE_ORDER = ("supporter", "family", "self", "resident")
+# Age patterns read a number (their group ``n`` goes through int()).
+_DIGIT = re.compile(r"\d")
 _AGE_ORDER = ("minor", "elderly", "adult")
 # A cue rule counts at most this often: 「息子は…主人は…」 is more family than one mention.
 _RULE_REPEATS = 2
@@ -75,6 +79,8 @@ def age_number_hits(views: Views) -> list[Hit]:
         One hit per age found.
     """
     hits: list[Hit] = []
+    if not _DIGIT.search(views.surface_kana):  # every age pattern needs a number
+        return hits
     for r in cue_rules().age_numbers:
         for m in r.regex.finditer(views.surface_kana):
             n = int(m.group("n"))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from itertools import accumulate
 
 from intents.literals import GateIndex, KeyScan, gate_of
 from intents.normalize import fold, fold_with_offsets, kana_key, normalize
@@ -35,10 +37,11 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class _TokenView:
-    """Folded token strings joined, with the token each character came from."""
+    """Folded token strings joined, with where each token's part starts."""
 
     text: str
-    token_of: tuple[int, ...]
+    part_starts: tuple[int, ...]  # increasing: the character position of each part
+    part_tokens: tuple[int, ...]  # the token index of each part
     starts: frozenset[int]  # character positions where a token starts
     ends: frozenset[int]  # character positions just after a token ends
 
@@ -63,25 +66,29 @@ class Views:
     def token_span(self, view: _TokenView, i: int, j: int) -> tuple[int, int]:
         """Map a span of a token view to the normalised text."""
         tokens = self.analysis.tokens
-        return tokens[view.token_of[i]].start, tokens[view.token_of[j - 1]].end
+        first = view.part_tokens[bisect_right(view.part_starts, i) - 1]
+        last = view.part_tokens[bisect_right(view.part_starts, j - 1) - 1]
+        return tokens[first].start, tokens[last].end
 
 
 def _token_view(parts: Iterable[tuple[int, str]]) -> _TokenView:
     """Join token strings and fold them (once for the whole string when lengths allow)."""
-    raw = [(i, p) for i, p in parts if p and p != " "]
-    joined = "".join(p for _, p in raw)
+    index: list[int] = []
+    strings: list[str] = []
+    for i, p in parts:
+        if p and p != " ":
+            index.append(i)
+            strings.append(p)
+    joined = "".join(strings)
     folded = fold(joined)
     if len(folded) != len(joined):  # rare: a token with spaces or multi-char lower-casing
-        raw = [(i, f) for i, f in ((i, fold(p)) for i, p in raw) if f]
-        folded = "".join(p for _, p in raw)
-    token_of: list[int] = []
-    starts: set[int] = set()
-    ends: set[int] = set()
-    for index, part in raw:
-        starts.add(len(token_of))
-        token_of.extend([index] * len(part))
-        ends.add(len(token_of))
-    return _TokenView(folded, tuple(token_of), frozenset(starts), frozenset(ends))
+        pairs = [(i, f) for i, f in zip(index, map(fold, strings), strict=True) if f]
+        index = [i for i, _ in pairs]
+        strings = [f for _, f in pairs]
+        folded = "".join(strings)
+    ends = list(accumulate(map(len, strings)))
+    starts = [0, *ends[:-1]] if ends else []
+    return _TokenView(folded, tuple(starts), tuple(index), frozenset(starts), frozenset(ends))
 
 
 def build_views(analysis: Analysis) -> Views:
