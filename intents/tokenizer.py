@@ -106,6 +106,9 @@ def _tokenize(text: str) -> tuple[Token, ...]:
     tok = _tokenizer()
     words = _words
     for offset, chunk in _chunks(text):
+        # Morphemes tile the chunk (a surface is the input slice), so offsets add up
+        # without two more calls into Sudachi per morpheme.
+        start = offset
         with _lock:  # a Sudachi tokenizer object is not safe to share across threads
             for m in tok.tokenize(chunk):
                 wid = m.word_id()
@@ -119,18 +122,9 @@ def _tokenize(text: str) -> tuple[Token, ...]:
                 surface = m.surface()
                 normalized, lemma, reading, pos, literal = forms
                 kana = surface if literal or surface.isascii() else reading
-                tokens.append(
-                    Token(
-                        surface,
-                        normalized,
-                        lemma,
-                        reading,
-                        pos,
-                        offset + m.begin(),
-                        offset + m.end(),
-                        kana,
-                    )
-                )
+                end = start + len(surface)
+                tokens.append(Token(surface, normalized, lemma, reading, pos, start, end, kana))
+                start = end
     return tuple(tokens)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from intents.tokenizer import MAX_ANALYSIS_CHARS, analyse, reading_of, tokenize
 
@@ -49,6 +51,9 @@ def test_long_input_is_cut_not_rejected() -> None:
     assert a.truncated
     assert len(a.text) == MAX_ANALYSIS_CHARS
     assert a.tokens[-1].end <= len(a.text)
+    # Offsets stay exact across the chunks Sudachi is given.
+    assert all(a.text[t.start : t.end] == t.surface for t in a.tokens)
+    assert all(x.end == y.start for x, y in zip(a.tokens, a.tokens[1:], strict=False))
 
 
 def test_recent_results_are_reused_and_the_memo_stays_small() -> None:
@@ -80,3 +85,14 @@ def test_cached_word_forms_give_the_same_tokens_as_fresh_ones() -> None:
     by_surface = {t.surface: t for t in cached}
     assert by_surface["80"].kana == "80" and by_surface["74"].kana == "74"
     assert by_surface["盗ん"].dictionary == "盗む"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=60))
+def test_tokens_tile_the_text_with_their_offsets(raw: str) -> None:
+    a = analyse(raw)
+    position = 0
+    for t in a.tokens:
+        assert t.start == position and a.text[t.start : t.end] == t.surface
+        position = t.end
+    assert position == len(a.text)
