@@ -7,11 +7,11 @@ searches the FAQ and routes an Understanding to concrete resources.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 from jinja2 import Template as JinjaTemplate
@@ -36,6 +36,7 @@ from knowledge.validation import (
 )
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ENTITIES = ("resource", "template", "faq")
 SYSTEM_ACTOR = "system"
@@ -408,19 +409,19 @@ class KnowledgeBase:
         Raises:
             ValidationError: unknown id, or a template the bot needs.
         """
-        self._writable()
-        before = self.store.get_template(template_id)
-        if before is None:
-            raise ValidationError([("id", "その文面は見つかりません。")])
-        if any(t.id == template_id for t in default_bundle().templates):
-            raise ValidationError(
-                [("id", "この文面はボットが使うため削除できません。内容を編集してください。")]
-            )
-        with self.store.transaction():
-            self.store.delete_template(template_id)
-            self.store.add_revision(
-                "template", template_id, "delete", actor, template_to_dict(before), None
-            )
+        shipped = any(t.id == template_id for t in default_bundle().templates)
+        self._delete(
+            "template",
+            template_id,
+            actor,
+            self.store.get_template,
+            self.store.delete_template,
+            template_to_dict,
+            "その文面は見つかりません。",
+            refused="この文面はボットが使うため削除できません。内容を編集してください。"
+            if shipped
+            else None,
+        )
 
     # -- resources ------------------------------------------------------------------
 
@@ -528,20 +529,15 @@ class KnowledgeBase:
         Raises:
             ValidationError: unknown id.
         """
-        self._writable()
-        before = self.store.get_resource(resource_id)
-        if before is None:
-            raise ValidationError([("id", "その窓口は見つかりません。")])
-        with self.store.transaction():
-            self.store.delete_resource(resource_id)
-            self.store.add_revision(
-                "resource",
-                resource_id,
-                "delete",
-                actor,
-                resource_to_dict(before, full=True),
-                None,
-            )
+        self._delete(
+            "resource",
+            resource_id,
+            actor,
+            self.store.get_resource,
+            self.store.delete_resource,
+            lambda r: resource_to_dict(r, full=True),
+            "その窓口は見つかりません。",
+        )
 
     def open_now(self, resource: Resource, now: datetime | None = None) -> bool | None:
         """Whether the resource is open now (Japan time); None when hours are unknown."""
@@ -621,13 +617,41 @@ class KnowledgeBase:
         Raises:
             ValidationError: unknown id.
         """
+        self._delete(
+            "faq",
+            faq_id,
+            actor,
+            self.store.get_faq,
+            self.store.delete_faq,
+            faq_to_dict,
+            "そのFAQは見つかりません。",
+        )
+
+    def _delete(
+        self,
+        entity: str,
+        entity_id: str,
+        actor: str,
+        get: Callable[[str], T | None],
+        delete: Callable[[str], None],
+        to_dict: Callable[[T], dict[str, Any]],
+        missing: str,
+        refused: str | None = None,
+    ) -> None:
+        """Delete one entity and record its last content as a revision (restorable).
+
+        Raises:
+            ValidationError: ``missing`` for an unknown id, ``refused`` when it is given.
+        """
         self._writable()
-        before = self.store.get_faq(faq_id)
+        before = get(entity_id)
         if before is None:
-            raise ValidationError([("id", "そのFAQは見つかりません。")])
+            raise ValidationError([("id", missing)])
+        if refused:
+            raise ValidationError([("id", refused)])
         with self.store.transaction():
-            self.store.delete_faq(faq_id)
-            self.store.add_revision("faq", faq_id, "delete", actor, faq_to_dict(before), None)
+            delete(entity_id)
+            self.store.add_revision(entity, entity_id, "delete", actor, to_dict(before), None)
 
     # -- revisions ------------------------------------------------------------------
 

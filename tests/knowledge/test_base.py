@@ -239,3 +239,25 @@ def test_steady_block_checks_for_changes_once(db_path: Path, kb: KnowledgeBase) 
         other.save_template({"id": "topic_intro.other", "text": "三度目"}, actor="cli")
     with kb.steady():
         assert kb.render("topic_intro.other") == "三度目"
+
+
+def test_deleting_an_unknown_id_says_so_and_changes_nothing(kb: KnowledgeBase) -> None:
+    before = len(kb.recent_changes(limit=500))
+    for delete, message in (
+        (kb.delete_resource, "その窓口は見つかりません。"),
+        (kb.delete_faq, "そのFAQは見つかりません。"),
+        (kb.delete_template, "その文面は見つかりません。"),
+    ):
+        with pytest.raises(ValidationError) as info:
+            delete("no-such-id", actor="staff1")
+        assert info.value.errors == [("id", message)]
+    assert len(kb.recent_changes(limit=500)) == before
+
+
+def test_a_deleted_resource_is_restorable_from_its_revision(kb: KnowledgeBase) -> None:
+    kb.delete_resource("self_help_ga", actor="staff1")
+    assert kb.get_resource("self_help_ga") is None
+    deletion = kb.history("resource", "self_help_ga")[0]
+    assert deletion.action == "delete" and deletion.actor == "staff1"
+    kb.restore(kb.history("resource", "self_help_ga")[1].id, actor="admin1")
+    assert kb.get_resource("self_help_ga") is not None
