@@ -319,7 +319,8 @@ def assess(analysis: Analysis) -> CrisisAssessment:
     joined = ("。".join(folded_sents), "。".join(reading_sents))
     folded_ok = ruleset.gates[0].candidates(joined[0])
     reading_ok = ruleset.gates[1].candidates(joined[1])
-    for n, rule in enumerate(ruleset.rules):
+    for n in sorted(folded_ok | reading_ok):  # rule order: evidence keeps it
+        rule = ruleset.rules[n]
         if not _may_match(rule, joined, (n in folded_ok, n in reading_ok)):
             continue
         hit = _match_rule(rule, (folded_sents, reading_sents), ruleset)
