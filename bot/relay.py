@@ -21,8 +21,8 @@ import logging
 import math
 import secrets
 import time
-from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Mapping
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -302,9 +302,21 @@ async def _sweep(desk: Desk) -> None:
 # -- the widget's outbox: counselor messages numbered per person, replayed on reconnect ------
 
 OUTBOX_PER_PERSON = 200  # unacknowledged pushes kept per person
-OUTBOX_PEOPLE = 10_000  # people with an outbox; the least recently used go first
-OUTBOX_IDLE_SECONDS = 24 * 3600.0  # an outbox nobody touched this long is dropped
+# Outboxes kept for people who are not connected, at most this many empty ones and this many
+# holding uncollected pushes; beyond that the oldest go (those holding pushes: logged, counts
+# only). A connected person's outbox is not counted: it lives as long as its socket or poll.
+OUTBOX_PEOPLE = 10_000
+# Uncollected pushes are kept this long after the outbox's last activity (every push starts
+# the clock again): the widget keeps its session for as long as the tab lives, so a person
+# who left the tab open finds the counselor's answer the next morning.
+OUTBOX_IDLE_SECONDS = 24 * 3600.0
+# An empty outbox nobody follows is only a numbering: kept briefly (a quick reconnect keeps
+# it), then dropped. The next push starts a new numbering, which clients take from its start.
+OUTBOX_EMPTY_SECONDS = 60.0
 FOLLOW_CHECK_SECONDS = 30.0
+_CAP_LOG_SECONDS = 60.0
+
+Push = tuple[int, list[dict[str, Any]]]
 
 
 class Outbox:
@@ -313,68 +325,153 @@ class Outbox:
     In memory only: the person gets exactly what the counselor typed (the stored copy is
     masked), and nothing of it is written anywhere. ``epoch`` names this numbering; a
     client holding another epoch (the server restarted, the outbox was dropped) gets
-    everything the outbox holds.
+    everything the outbox holds. There is one per connected widget person, so it is small:
+    slots, and the wake-up event exists only while someone waits.
     """
 
-    def __init__(self, limit: int = OUTBOX_PER_PERSON) -> None:
-        """Create an empty outbox keeping at most ``limit`` unacknowledged entries."""
+    __slots__ = (
+        "_changed",
+        "_home",
+        "_waiting",
+        "epoch",
+        "items",
+        "key",
+        "limit",
+        "seq",
+        "touched",
+        "watchers",
+    )
+
+    def __init__(
+        self, limit: int = OUTBOX_PER_PERSON, *, key: str = "", home: Outboxes | None = None
+    ) -> None:
+        """Create an empty outbox keeping at most ``limit`` unacknowledged entries.
+
+        Args:
+            limit: unacknowledged pushes kept (the oldest go first).
+            key: the person's user key (for ``home``).
+            home: the :class:`Outboxes` keeping it (told when it empties, fills, is followed).
+        """
         self.epoch = secrets.token_hex(6)
         self.seq = 0
-        self.items: deque[tuple[int, list[dict[str, Any]]]] = deque(maxlen=limit)
+        self.items: list[Push] = []
+        self.limit = limit
+        self.key = key
         self.touched = time.monotonic()
-        self._changed = asyncio.Event()
+        self.watchers = 0  # sockets following it and polls waiting on it
+        self._home = home
+        self._changed: asyncio.Event | None = None  # only while someone waits (~0.7 KiB)
+        self._waiting = 0
 
     def add(self, messages: list[dict[str, Any]]) -> int:
         """Append one push (widget message objects); returns its number."""
         self.seq += 1
         self.items.append((self.seq, messages))
-        self.touched = time.monotonic()
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        if len(self.items) > self.limit:
+            del self.items[0]
+        self._moved()
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
         return self.seq
 
-    def after(self, epoch: str | None, seq: int) -> list[tuple[int, list[dict[str, Any]]]]:
+    def after(self, epoch: str | None, seq: int) -> list[Push]:
         """The entries the client holding (epoch, seq) has not seen."""
-        self.touched = time.monotonic()
         if epoch != self.epoch:
             seq = 0
         return [(n, m) for n, m in self.items if n > seq]
 
     def ack(self, epoch: str | None, seq: int) -> None:
         """The client has seen everything up to ``seq``: drop it."""
-        if epoch == self.epoch:
-            while self.items and self.items[0][0] <= seq:
-                self.items.popleft()
+        items = self.items
+        if epoch != self.epoch or not items or items[0][0] > seq:
+            return
+        done = 0
+        while done < len(items) and items[done][0] <= seq:
+            done += 1
+        del items[:done]
+        self._moved()
 
     async def wait(self, seq: int, timeout: float) -> None:
         """Return once an entry after ``seq`` exists, or after ``timeout`` seconds."""
         if self.seq > seq:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        changed = self._changed
+        self._waiting += 1
+        self.watch()  # a push must come to this outbox, not a new one, while we wait
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout)
+        finally:
+            self._waiting -= 1
+            if not self._waiting and self._changed is changed:
+                self._changed = None
+            self.release()
+
+    def watch(self) -> None:
+        """Someone follows this outbox (a socket): it is kept until :meth:`release`."""
+        self.watchers += 1
+        self._moved()
+
+    def release(self) -> None:
+        """One follower is gone (an empty outbox nobody follows is soon dropped)."""
+        self.watchers = max(0, self.watchers - 1)
+        self._moved()
+
+    def _moved(self) -> None:
+        if self._home is not None:
+            self._home.place(self)
+        else:
+            self.touched = time.monotonic()
 
 
 class Outboxes:
-    """The outboxes of widget people, by user key (bounded, least recently used first)."""
+    """The outboxes of widget people, by user key.
+
+    A followed outbox (a socket follows it, a poll waits on it) stays while followed.
+    The others wait in two queues in order of last activity, each swept from its front
+    whenever an outbox is opened (amortized O(1)): an empty one goes after
+    ``empty_seconds``, one holding uncollected pushes after ``idle_seconds``. So memory
+    follows the people connected now and the pushes not yet collected, not everyone who
+    ever opened the widget.
+    """
 
     def __init__(
-        self, people: int = OUTBOX_PEOPLE, idle_seconds: float = OUTBOX_IDLE_SECONDS
+        self,
+        people: int = OUTBOX_PEOPLE,
+        idle_seconds: float = OUTBOX_IDLE_SECONDS,
+        empty_seconds: float = OUTBOX_EMPTY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Keep at most ``people`` outboxes, each no longer than ``idle_seconds`` untouched."""
-        self._boxes: OrderedDict[str, Outbox] = OrderedDict()
-        self.people = people
+        """Create the outboxes.
+
+        Args:
+            people: outboxes kept for people not connected, at most this many empty ones
+                and this many holding pushes (the oldest go first; at least 1).
+            idle_seconds: uncollected pushes are dropped after this long without activity.
+            empty_seconds: an empty outbox nobody follows is dropped after this long.
+            clock: monotonic time source.
+        """
+        self._boxes: dict[str, Outbox] = {}
+        self._empty: OrderedDict[str, None] = OrderedDict()  # not followed, nothing held
+        self._pending: OrderedDict[str, None] = OrderedDict()  # not followed, pushes held
+        self.people = max(1, people)
         self.idle_seconds = idle_seconds
+        self.empty_seconds = empty_seconds
+        self.clock = clock
+        self.dropped_at_cap = 0  # outboxes with uncollected pushes dropped at the cap
+        self.expired = 0  # outboxes with uncollected pushes dropped after idle_seconds
+        self._cap_logged = (-math.inf, 0)
 
     def open(self, user_key: str) -> Outbox:
         """The person's outbox (a new, empty one when there is none)."""
+        self._sweep(self.clock())
         box = self._boxes.get(user_key)
-        now = time.monotonic()
-        if box is None or now - box.touched > self.idle_seconds:
-            box = self._boxes[user_key] = Outbox()
-        box.touched = now
-        self._boxes.move_to_end(user_key)
-        while len(self._boxes) > self.people:
-            self._boxes.popitem(last=False)
+        if box is None:
+            box = self._boxes[user_key] = Outbox(key=user_key, home=self)
+        self.place(box)
         return box
 
     def get(self, user_key: str) -> Outbox | None:
@@ -384,9 +481,75 @@ class Outboxes:
     def drop(self, user_key: str) -> None:
         """Forget the person's outbox (they deleted their conversation)."""
         self._boxes.pop(user_key, None)
+        self._empty.pop(user_key, None)
+        self._pending.pop(user_key, None)
+
+    def place(self, box: Outbox) -> None:
+        """Note activity on ``box``: it goes to the back of its queue (or none if followed)."""
+        box.touched = self.clock()
+        key = box.key
+        if self._boxes.get(key) is not box:
+            return  # dropped or replaced: nothing to keep
+        self._empty.pop(key, None)
+        self._pending.pop(key, None)
+        if box.watchers:
+            return
+        queue = self._pending if box.items else self._empty
+        queue[key] = None
+        if len(queue) > self.people:
+            self._make_room(queue)
+
+    def counts(self) -> dict[str, int]:
+        """Outboxes followed, empty and holding uncollected pushes (for logs and benchmarks)."""
+        waiting = len(self._empty) + len(self._pending)
+        return {
+            "followed": len(self._boxes) - waiting,
+            "empty": len(self._empty),
+            "pending": len(self._pending),
+        }
 
     def __len__(self) -> int:
         return len(self._boxes)
+
+    def _sweep(self, now: float) -> None:
+        empty = self._empty
+        while empty and now - self._boxes[next(iter(empty))].touched > self.empty_seconds:
+            self.drop(next(iter(empty)))
+        pending, expired = self._pending, 0
+        while pending and now - self._boxes[next(iter(pending))].touched > self.idle_seconds:
+            self.drop(next(iter(pending)))
+            expired += 1
+        if expired:
+            self.expired += expired
+            logger.info(
+                "%d widget outboxes with uncollected pushes dropped after %.0f h",
+                expired,
+                self.idle_seconds / 3600,
+            )
+        if self.dropped_at_cap > self._cap_logged[1]:
+            self._log_cap()
+
+    def _make_room(self, queue: OrderedDict[str, None]) -> None:
+        # The outbox just placed is at the back, so it is never the one dropped.
+        while len(queue) > self.people:
+            self.drop(next(iter(queue)))
+            if queue is self._pending:
+                self.dropped_at_cap += 1
+        if queue is self._pending:
+            self._log_cap()
+
+    def _log_cap(self) -> None:
+        # At most one line a minute: the count of outboxes with pushes lost to the cap.
+        since, logged = self._cap_logged
+        now = self.clock()
+        if self.dropped_at_cap > logged and now - since >= _CAP_LOG_SECONDS:
+            logger.warning(
+                "widget outboxes at the cap of %d people not connected: %d holding "
+                "uncollected pushes dropped so far",
+                self.people,
+                self.dropped_at_cap,
+            )
+            self._cap_logged = (now, self.dropped_at_cap)
 
 
 OUTBOXES = web.AppKey("widget_outboxes", Outboxes)
@@ -431,16 +594,23 @@ async def follow_outbox(
     if outboxes is None:
         return
     box = outboxes.open(user_key)
-    box.ack(epoch, seq)
-    while True:
-        for n, messages in box.after(epoch, seq):
-            if not await send(push_frame(n, box.epoch, messages)):
-                return
-            epoch, seq = box.epoch, n
-        await box.wait(seq if epoch == box.epoch else 0, FOLLOW_CHECK_SECONDS)
-        current = outboxes.open(user_key)  # also keeps a followed outbox from expiring
-        if current is not box:
-            box = current  # dropped and made anew: a new numbering, sent from its start
+    box.watch()  # before any await: the outbox is kept while this socket follows it
+    try:
+        box.ack(epoch, seq)
+        while True:
+            for n, messages in box.after(epoch, seq):
+                if not await send(push_frame(n, box.epoch, messages)):
+                    return
+                epoch, seq = box.epoch, n
+            await box.wait(seq if epoch == box.epoch else 0, FOLLOW_CHECK_SECONDS)
+            current = outboxes.open(user_key)
+            if current is not box:
+                # Dropped and made anew (履歴を消して): a new numbering, sent from its start.
+                box.release()
+                box = current
+                box.watch()
+    finally:
+        box.release()  # pushes sent on this socket stay until the client's next hello acks them
 
 
 def follow_widget(
