@@ -19,10 +19,12 @@ reports. Here that means:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
 import statistics
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
@@ -479,6 +481,13 @@ class Statistics:
 
 # -- following open conversations -----------------------------------------------------------
 
+# Conversations with the bot followed at once: all those active within one idle timeout
+# (30 minutes). A whole prefecture's desk has tens to hundreds; 5,000 is 10,000 new
+# conversations an hour. Each takes ~0.3 KiB (bench/memory_tables.py), so a flood cannot
+# take more than ~1.5 MiB. Beyond it the least recently active conversation is counted
+# early (logged, counts only); if that person comes back, it counts as a second one.
+MAX_OPEN = 5_000
+
 
 @dataclass(frozen=True, slots=True)
 class _Handoff:
@@ -488,19 +497,33 @@ class _Handoff:
     counselor_kinds: tuple[str, ...]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Episode:
+    # One per open conversation (thousands under a flood), so it is small: slots, the start
+    # kept as its (shared) Japan-time day, the kinds as a tuple, and the category strings
+    # interned (states loaded from JSON bring a fresh copy of "theft" on every turn).
     channel: str
-    started: float
+    day: date
     last: float
     topic: str = "other"
     audience: str = "unknown"
     age_group: str = "unknown"
     crisis: str = "none"
     office: str = ""
-    bot_kinds: list[str] = field(default_factory=list)
+    bot_kinds: tuple[str, ...] = ()
     in_handoff: bool = False
     handoff: _Handoff | None = None
+
+
+@functools.lru_cache(maxsize=256)
+def _day_of_hour(hour: int) -> date:
+    # Japan is a whole number of hours from UTC: the hour since the epoch fixes the day,
+    # and every conversation of that hour shares one date object.
+    return jst_day(hour * 3600.0)
+
+
+def _shared_day(timestamp: float) -> date:
+    return _day_of_hour(math.floor(timestamp / 3600))
 
 
 OfficeFor = Callable[[Any, Sequence[str]], str]
@@ -515,6 +538,10 @@ class ConversationTracker:
     timeout, so by then the conversation has been counted. Nothing here is written before the
     end; a restart counts what is open as ended (:meth:`flush`), except conversations with a
     counselor, which the handoff's end counts from the persisted case.
+
+    Memory: conversations with the bot are kept in order of last activity, so the idle sweep
+    and the cap take them from the front (O(1) each, no scan). Conversations with a
+    counselor (few) are kept apart: they never block the sweep and are never counted early.
     """
 
     def __init__(
@@ -522,7 +549,7 @@ class ConversationTracker:
         stats: Statistics,
         idle_seconds: float,
         office_for: OfficeFor | None = None,
-        max_open: int = 50_000,
+        max_open: int = MAX_OPEN,
         handoff_max_seconds: float = 7 * 86400,
     ) -> None:
         """Create the tracker.
@@ -531,19 +558,23 @@ class ConversationTracker:
             stats: where ended conversations are recorded.
             idle_seconds: a conversation without activity this long has ended.
             office_for: (area, topics) → office id, for conversations no office took over.
-            max_open: beyond this many open conversations the oldest is counted as ended.
+            max_open: beyond this many open conversations with the bot, the least recently
+                active is counted as ended (logged, counts only).
             handoff_max_seconds: a handoff that never reports its end is counted after this.
         """
         self.stats = stats
         self.idle_seconds = idle_seconds
         self.office_for = office_for
-        self.max_open = max_open
+        self.max_open = max(1, max_open)
         self.handoff_max_seconds = handoff_max_seconds
-        self._open: dict[str, _Episode] = {}
+        self._open: dict[str, _Episode] = {}  # with the bot, least recently active first
+        self._held: dict[str, _Episode] = {}  # with a counselor: the handoff's end counts them
+        self.counted_at_cap = 0  # conversations counted before their idle timeout (max_open)
+        self._cap_logged = 0
 
     def __len__(self) -> int:
         """Open conversations followed."""
-        return len(self._open)
+        return len(self._open) + len(self._held)
 
     def observe(
         self,
@@ -574,42 +605,46 @@ class ConversationTracker:
             referred_kinds: resource kinds in this turn's answers.
         """
         ep = self._open.get(key)
-        if ep is not None and not ep.in_handoff and now - ep.last > self.idle_seconds:
+        if ep is not None and now - ep.last > self.idle_seconds:
             self._record(key, ep)
             ep = None
         if ep is None:
+            ep = self._held.get(key)
+        if ep is None:
             if not spoke:
                 return
-            ep = _Episode(channel=channel, started=now, last=now)
+            ep = _Episode(channel=sys.intern(channel), day=_shared_day(now), last=now)
             self._open[key] = ep
-            self._bound(now)
+            self._bound()
         ep.last = max(ep.last, now)
-        self._open[key] = self._open.pop(key)  # most recently active last
+        if not ep.in_handoff:
+            self._open[key] = self._open.pop(key)  # most recently active last
         real_topics = [t for t in topics if t != "other"]
         if real_topics:
-            ep.topic = real_topics[0]
+            ep.topic = sys.intern(real_topics[0])
         if audience != "unknown":
-            ep.audience = audience
+            ep.audience = sys.intern(audience)
         if age_group != "unknown":
-            ep.age_group = age_group
+            ep.age_group = sys.intern(age_group)
         if crisis in CRISIS_LEVELS and CRISIS_LEVELS.index(crisis) > CRISIS_LEVELS.index(
             ep.crisis
         ):
-            ep.crisis = crisis
+            ep.crisis = sys.intern(crisis)
         for kind in referred_kinds:
             if kind not in ep.bot_kinds:
-                ep.bot_kinds.append(kind)
+                ep.bot_kinds = (*ep.bot_kinds, sys.intern(kind))
         if self.office_for is not None and (area is not None or not ep.office):
             try:
-                ep.office = self.office_for(area, real_topics) or ep.office
+                ep.office = sys.intern(self.office_for(area, real_topics) or ep.office)
             except Exception:
                 logger.exception("office lookup failed; counting without an office")
 
     def handoff_started(self, key: str) -> None:
         """The conversation went to a counselor: its handoff's end will count it."""
-        ep = self._open.get(key)
+        ep = self._open.pop(key, None)
         if ep is not None:
             ep.in_handoff = True
+            self._held[key] = ep
 
     def end(self, key: str, now: float | None = None) -> bool:
         """The conversation ended now (deleted, unfollowed): count it unless a handoff will.
@@ -663,10 +698,12 @@ class ConversationTracker:
         """
         if outcome not in HANDOFF_OUTCOMES:
             raise ValueError(f"unknown handoff outcome {outcome!r}")
-        ep = self._open.get(key) if key is not None else None
+        ep = None
+        if key is not None:
+            ep = self._held.pop(key, None) or self._open.pop(key, None)
         handoff = _Handoff(office, outcome, pickup_seconds, kinds_tuple(counselor_kinds))
         if ep is None:
-            ep = _Episode(channel=channel, started=started, last=started, handoff=handoff)
+            ep = _Episode(channel=channel, day=_shared_day(started), last=started, handoff=handoff)
             self._open_merge(ep, topics, audience, age_group, crisis)
             self._write(self._summary(ep))
             return
@@ -676,7 +713,8 @@ class ConversationTracker:
         ep.handoff = handoff
         ep.in_handoff = False
         ep.last = max(ep.last, now if now is not None else ep.last)
-        self._open[key] = self._open.pop(key)  # most recently active last
+        assert key is not None
+        self._open[key] = ep  # most recently active last
 
     def case_started(self, case: Any) -> None:
         """An escalation (``handoff.models.Escalation``) was created for a conversation."""
@@ -720,10 +758,24 @@ class ConversationTracker:
             How many were counted.
         """
         done = 0
-        for key, ep in list(self._open.items()):
-            limit = self.handoff_max_seconds if ep.in_handoff else self.idle_seconds
-            if now - ep.last > limit:
+        conversations = self._open
+        while conversations:
+            key = next(iter(conversations))
+            ep = conversations[key]
+            if now - ep.last <= self.idle_seconds:
+                break  # every later one was active more recently
+            done += self._record(key, ep)
+        for key, ep in list(self._held.items()):
+            if now - ep.last > self.handoff_max_seconds:
                 done += self._record(key, ep)
+        if self.counted_at_cap > self._cap_logged:
+            logger.warning(
+                "statistics: %d conversations counted before their idle timeout so far "
+                "(more than %d open at once)",
+                self.counted_at_cap,
+                self.max_open,
+            )
+            self._cap_logged = self.counted_at_cap
         return done
 
     def flush(self) -> int:
@@ -734,8 +786,7 @@ class ConversationTracker:
         """
         done = 0
         for key, ep in list(self._open.items()):
-            if not ep.in_handoff:
-                done += self._record(key, ep)
+            done += self._record(key, ep)
         return done
 
     # -- internals ------------------------------------------------------------------------
@@ -756,24 +807,25 @@ class ConversationTracker:
         ):
             ep.crisis = crisis
 
-    def _bound(self, now: float) -> None:
-        # The dict is kept in order of last activity (see turn()), so the oldest is first:
+    def _bound(self) -> None:
+        # The dict is kept in order of last activity (see observe()), so the oldest is first:
         # O(1) per eviction instead of a scan of every open conversation.
         while len(self._open) > self.max_open:
             key = next(iter(self._open))
             self._record(key, self._open[key])
+            self.counted_at_cap += 1
 
     @staticmethod
     def _summary(ep: _Episode) -> ConversationSummary:
         summary = ConversationSummary(
-            day=jst_day(ep.started),
+            day=ep.day,
             channel=ep.channel,
             topic=ep.topic,
             audience=ep.audience,
             age_group=ep.age_group,
             crisis=ep.crisis,
             office=ep.office,
-            bot_kinds=tuple(ep.bot_kinds),
+            bot_kinds=ep.bot_kinds,
         )
         if ep.handoff is None:
             return summary
@@ -788,6 +840,7 @@ class ConversationTracker:
 
     def _record(self, key: str, ep: _Episode) -> bool:
         self._open.pop(key, None)
+        self._held.pop(key, None)
         return self._write(self._summary(ep))
 
     def _write(self, summary: ConversationSummary) -> bool:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import json
+import logging
+import tracemalloc
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -13,6 +17,7 @@ import sqlite_utils
 from handoff.stats import (
     COMPLEMENT,
     JST,
+    MAX_OPEN,
     SUPPRESSED,
     ConversationSummary,
     ConversationTracker,
@@ -492,3 +497,107 @@ def test_at_the_cap_the_least_recently_active_conversation_is_counted(
     assert len(tracker) == 2
     rows = tracker.stats.store.db.execute("SELECT topic FROM stats_conversations").fetchall()
     assert rows == [("drugs",)]
+
+
+def test_at_the_cap_a_handoff_is_never_counted_early_and_the_count_is_logged(
+    db: sqlite_utils.Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    tracker = ConversationTracker(
+        Statistics.open(db), idle_seconds=1800, max_open=2, office_for=lambda a, t: "office_a"
+    )
+    t = _ts(3)
+    tracker.observe("with-counselor", channel="web", now=t, topics=("drugs",))
+    tracker.handoff_started("with-counselor")
+    for i, key in enumerate(("b", "c", "d", "e")):
+        tracker.observe(key, channel="web", now=t + 1 + i, topics=("theft",))
+    # b and c were counted to make room; the conversation with a counselor was not.
+    assert len(tracker) == 3 and tracker.counted_at_cap == 2
+    rows = tracker.stats.store.db.execute("SELECT topic FROM stats_conversations").fetchall()
+    assert rows == [("theft",), ("theft",)]
+    with caplog.at_level(logging.WARNING, logger="handoff.stats"):
+        tracker.sweep(t + 10)
+        tracker.sweep(t + 20)  # nothing new: no second line
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "statistics: 2 conversations counted before their idle timeout so far "
+        "(more than 2 open at once)"
+    ]
+
+
+def test_sweep_takes_the_idle_from_the_front_past_a_handoff(tracker: ConversationTracker) -> None:
+    t = _ts(4)
+    tracker.observe("a", channel="web", now=t, topics=("theft",))
+    tracker.observe("held", channel="line", now=t + 1, topics=("drugs",))
+    tracker.handoff_started("held")
+    tracker.observe("c", channel="web", now=t + 2, topics=("alcohol",))
+    tracker.observe("a", channel="web", now=t + 3)  # a is active again: c is now oldest
+    tracker.observe("held", channel="line", now=t + 4)  # a message to the counselor
+    assert tracker.sweep(t + 2 + 1800) == 0
+    assert tracker.sweep(t + 2 + 1801) == 1  # c
+    assert tracker.sweep(t + 3 + 1801) == 1  # a
+    assert len(tracker) == 1 and tracker.sweep(t + 4 + 7 * 86400) == 0
+    assert tracker.sweep(t + 4 + 7 * 86400 + 1) == 1  # a handoff that never reported its end
+    topics = tracker.stats.store.db.execute(
+        "SELECT topic FROM stats_conversations ORDER BY id"
+    ).fetchall()
+    assert topics == [("alcohol",), ("theft",), ("drugs",)]
+
+
+def test_days_are_japan_time_at_the_stroke_of_midnight(tracker: ConversationTracker) -> None:
+    midnight = datetime(2025, 11, 5, 0, 0, tzinfo=JST).timestamp()
+    tracker.observe("late", channel="web", now=midnight - 0.5, topics=("theft",))
+    tracker.observe("early", channel="web", now=midnight, topics=("drugs",))
+    assert tracker.flush() == 2
+    days = tracker.stats.store.db.execute(
+        "SELECT day, topic FROM stats_conversations ORDER BY id"
+    ).fetchall()
+    assert days == [("2025-11-04", "theft"), ("2025-11-05", "drugs")]
+
+
+def test_open_conversations_share_their_category_strings(tracker: ConversationTracker) -> None:
+    # States loaded from JSON bring fresh copies of the same ids on every turn.
+    t = _ts(6)
+    for i in range(3):
+        fresh = json.loads('["drugs", "family", "adult", "concern", "mental_health_center"]')
+        topic, audience, age, crisis, kind = fresh
+        tracker.observe(
+            f"u{i}",
+            channel="".join(["w", "eb"]),
+            now=t + i,
+            topics=(topic,),
+            audience=audience,
+            age_group=age,
+            crisis=crisis,
+            referred_kinds=(kind,),
+        )
+    first, *others = tracker._open.values()
+    for ep in others:
+        for name in ("channel", "topic", "audience", "age_group", "crisis", "office", "day"):
+            assert getattr(ep, name) is getattr(first, name), name
+        assert ep.bot_kinds[0] is first.bot_kinds[0]
+
+
+def test_a_tracker_at_its_cap_takes_a_few_mib(db: sqlite_utils.Database) -> None:
+    tracker = ConversationTracker(
+        Statistics.open(db), idle_seconds=1800, office_for=lambda a, t: "office_a"
+    )
+    t = _ts(7)
+    tracemalloc.start()
+    try:
+        for i in range(MAX_OPEN):
+            topic, audience = json.loads('["theft", "family"]')
+            tracker.observe(
+                f"web:{i:032x}",
+                channel="web",
+                now=t + i * 0.01,
+                topics=(topic,),
+                audience=audience,
+                referred_kinds=("community_care_center", "police_consultation"),
+            )
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(tracker) == MAX_OPEN
+    # ~0.3 KiB per conversation (the key alone is 85 bytes): at most 2 MiB at the cap.
+    assert held / MAX_OPEN < 400 and held < 2 * 1024 * 1024
