@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from intents.types import Area, Understanding
+
+logger = logging.getLogger(__name__)
 
 # Phases of a conversation.
 CONSENT = "consent"  # greeting shown, waiting for 同意 / 記録せずに
@@ -136,10 +141,28 @@ class DialogueState:
         return replace(self, **changes)
 
 
-class VolatileStates:
-    """State of people who have not agreed to records: memory only, bounded, expiring."""
+# No-record people held at once: those active within the engine's TTL (hours). A whole
+# prefecture's desk has tens; 2,000 is hundreds an hour. Each takes ~0.4 KiB
+# (bench/memory_tables.py), so a flood takes under 1 MiB. Beyond it the least recently
+# active person's state goes (logged, counts only): back again, one who declined records is
+# not asked a second time (the choice is stored) but starts the worry anew; one who had not
+# chosen yet is greeted anew.
+MAX_VOLATILE = 2_000
+_SHARED_MAX = 4096  # distinct shared values (slots, areas, button sets) before starting over
+_STRING_FIELDS = ("phase", "consent", "asking", "crisis")
+_CAP_LOG_SECONDS = 60.0
 
-    def __init__(self, max_entries: int = 10_000, ttl_seconds: float = 6 * 3600) -> None:
+
+class VolatileStates:
+    """State of people who have not agreed to records: memory only, bounded, expiring.
+
+    Kept in order of last activity, so expired entries are popped from the front on every
+    write (amortized O(1)) and the cap drops the least recently active. Entries are made
+    small: equal parts (slots, areas, topics, button sets, asked pieces) are shared between
+    people instead of held once per person, and the phase/consent strings are interned.
+    """
+
+    def __init__(self, max_entries: int = MAX_VOLATILE, ttl_seconds: float = 6 * 3600) -> None:
         """Create an empty map.
 
         Args:
@@ -147,8 +170,11 @@ class VolatileStates:
             ttl_seconds: entries untouched this long are dropped.
         """
         self._items: OrderedDict[str, tuple[DialogueState, float]] = OrderedDict()
-        self.max_entries = max_entries
+        self._shared: dict[Any, Any] = {}
+        self.max_entries = max(1, max_entries)
         self.ttl_seconds = ttl_seconds
+        self.dropped_at_cap = 0  # states dropped before their time (max_entries)
+        self._cap_logged = (-math.inf, 0)
 
     def get(self, user_key: str, now: float | None = None) -> tuple[DialogueState, float] | None:
         """Return ``(state, last_activity)`` or None."""
@@ -165,12 +191,15 @@ class VolatileStates:
         """Remember the state of ``user_key``."""
         now = time.time() if now is None else now
         items = self._items
-        items[user_key] = (state, now)
+        items[user_key] = (self._compact(state), now)
         items.move_to_end(user_key)  # oldest first: the expired are all at the front
         while len(items) > self.max_entries:
             items.popitem(last=False)
+            self.dropped_at_cap += 1
         while items and now - next(iter(items.values()))[1] > self.ttl_seconds:
             items.popitem(last=False)
+        if self.dropped_at_cap > self._cap_logged[1]:
+            self._log_cap(now)
 
     def drop(self, user_key: str) -> None:
         """Forget ``user_key``."""
@@ -179,3 +208,52 @@ class VolatileStates:
     def __len__(self) -> int:
         """Number of people held."""
         return len(self._items)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _share(self, value: Any) -> Any:
+        """The one kept copy of an immutable value equal to ``value`` (itself if new)."""
+        shared = self._shared
+        kept = shared.get(value)
+        if kept is None:
+            if isinstance(value, Slots):
+                area = value.area
+                value = replace(
+                    value,
+                    topics=self._share(value.topics),
+                    area=None if area is None else self._share(area),
+                )
+            if len(shared) >= _SHARED_MAX:
+                shared.clear()  # values already shared stay shared; new ones start again
+            kept = shared[value] = value
+        return kept
+
+    def _compact(self, state: DialogueState) -> DialogueState:
+        changes: dict[str, Any] = {}
+        for name in ("slots", "pending", "asked", "candidates", "offered"):
+            value = getattr(state, name)
+            if value:
+                try:
+                    kept = self._share(value)
+                except TypeError:  # unhashable: a state rebuilt from broken JSON; kept as is
+                    continue
+                if kept is not value:
+                    changes[name] = kept
+        for name in _STRING_FIELDS:
+            value = getattr(state, name)
+            if type(value) is str:  # a state rebuilt from stored JSON may hold anything
+                kept = sys.intern(value)
+                if kept is not value:
+                    changes[name] = kept
+        return replace(state, **changes) if changes else state
+
+    def _log_cap(self, now: float) -> None:
+        # At most one line a minute, counts only.
+        since, _ = self._cap_logged
+        if now - since >= _CAP_LOG_SECONDS:
+            logger.warning(
+                "no-record states at the cap of %d people: %d dropped before their time so far",
+                self.max_entries,
+                self.dropped_at_cap,
+            )
+            self._cap_logged = (now, self.dropped_at_cap)
