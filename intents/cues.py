@@ -70,7 +70,7 @@ def decide_audience(hits: list[Hit], *, has_topic: bool) -> str:
 
 
 def age_number_hits(views: Views) -> list[Hit]:
-    """Hits for ages written as numbers (80歳, 70代, 父（72）), labelled with the age group.
+    """Hits for ages written as numbers (80歳, 70代, 父（72）, 七十二歳), labelled by age group.
 
     Args:
         views: the message views.
@@ -78,11 +78,14 @@ def age_number_hits(views: Views) -> list[Hit]:
     Returns:
         One hit per age found.
     """
+    text = views.surface_kana
+    # Kanji numerals (七十二歳, 八十代, 七十を過ぎて) are read as digits, positions mapped back.
+    text, back = _arabic(text) if _KANJI_NUMBER.search(text) else (text, None)
     hits: list[Hit] = []
-    if not _DIGIT.search(views.surface_kana):  # every age pattern needs a number
+    if not _DIGIT.search(text):  # every age pattern needs a number
         return hits
     for r in cue_rules().age_numbers:
-        for m in r.regex.finditer(views.surface_kana):
+        for m in r.regex.finditer(text):
             n = int(m.group("n"))
             decade = "unit" in r.regex.groupindex and m.group("unit")
             if decade:
@@ -93,9 +96,56 @@ def age_number_hits(views: Views) -> list[Hit]:
                 if n > 120:
                     continue
                 label = "minor" if n < 18 else "elderly" if n >= 65 else "adult"
-            start, end = views.surface_span(m.start(), m.end())
+            i, j = m.start(), m.end()
+            if back is not None:
+                i, j = back[i], back[j - 1] + 1
+            start, end = views.surface_span(i, j)
             hits.append(Hit("age_group", label, r.rule, start, end, r.weight))
     return hits
+
+
+_KANJI_DIGITS = {c: n for n, c in enumerate("〇一二三四五六七八九")}
+_KANJI_NUMBER = re.compile("[一二三四五六七八九十]+")
+
+
+def kanji_number(run: str) -> int | None:
+    """The value of a kanji numeral below 100 (七十二 → 72, 十五 → 15, 八 → 8), else None.
+
+    Args:
+        run: a run of the characters 一〜九 and 十.
+
+    Returns:
+        The number, or None when the run is not one numeral (一一, 十十).
+    """
+    if run.count("十") > 1:
+        return None
+    if "十" in run:
+        tens, _, ones = run.partition("十")
+        if len(tens) > 1 or len(ones) > 1:
+            return None
+        return (_KANJI_DIGITS[tens] if tens else 1) * 10 + (_KANJI_DIGITS[ones] if ones else 0)
+    return _KANJI_DIGITS[run] if len(run) == 1 else None
+
+
+def _arabic(text: str) -> tuple[str, list[int]]:
+    """``text`` with kanji numerals as digits, and for each character its index in ``text``."""
+    out: list[str] = []
+    back: list[int] = []
+    last = 0
+    for m in _KANJI_NUMBER.finditer(text):
+        value = kanji_number(m.group())
+        if value is None:
+            continue
+        out.append(text[last : m.start()])
+        back.extend(range(last, m.start()))
+        digits = str(value)
+        out.append(digits)
+        # The first digit maps to the numeral's start, the others to its last character.
+        back.extend([m.start()] + [m.end() - 1] * (len(digits) - 1))
+        last = m.end()
+    out.append(text[last:])
+    back.extend(range(last, len(text)))
+    return "".join(out), back
 
 
 def decide_age(hits: list[Hit], topic: str) -> str:

@@ -167,7 +167,7 @@ def compiled_keywords() -> CompiledKeywords:
         surface.append(_Entry(s, r, latin))
         # Normalized forms help kanji words (万引 → 万引き, 盗んだ → 盗む); for kana words
         # Sudachi's guesses (ど → どう) do more harm than good.
-        if n and not latin and not kana:
+        if n and not latin and not kana and not _other_word(s, n):
             norm.append(_Entry(n, r, latin))
         # A reading of one or two kana is too ambiguous (物 → ブツ, 鮭 → サケ): short kana
         # words are written as kana keywords instead. Token alignment keeps the rest honest.
@@ -176,6 +176,13 @@ def compiled_keywords() -> CompiledKeywords:
     return CompiledKeywords(
         _literal_index(surface), _literal_index(norm), _literal_index(reading), tuple(rules)
     )
+
+
+def _other_word(key: str, normalized: str) -> bool:
+    """A normalized form in other kanji is another, commoner word (盗る → 取る)."""
+    own = {c for c in key if _is_kanji(c)}
+    other = {c for c in normalized if _is_kanji(c)}
+    return bool(own and other and not own & other)
 
 
 def _latin_ok(text: str, i: int, j: int) -> bool:
@@ -240,12 +247,12 @@ def _homophone(written: str, keyword: str) -> bool:
     """True when a reading match is another word that sounds the same (給食 ≠ 求職).
 
     The reading view exists for kana spellings (かくせいざい) and kanji slips that keep
-    part of the word (保護士 for 保護司); a span written wholly in kanji that shares no
-    kanji with the keyword is a different word.
+    the start of the word (保護士 for 保護司); a span written wholly in kanji that starts
+    with another kanji is a different word (傷害 is not 障害).
     """
     if not written or not all(_is_kanji(c) for c in written):
         return False
-    return not (set(written) & set(keyword))
+    return not keyword or written[0] != keyword[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from knowledge.taxonomy import load_taxonomy
 
 _FILE = "data/routing.yaml"
 # The second topic adds its kinds only when it is close enough to the first.
+_CLOSE_SECOND = 0.7
 _SECOND_TOPIC_SHARE = 0.5
 
 
@@ -59,11 +60,13 @@ class _Exclusion:
     primary_topics: frozenset[str] | None
     unless_topics: frozenset[str]
     unless_crisis: frozenset[str]
+    any_topics: frozenset[str] | None = None  # one of these anywhere in the topic list
 
     def applies(self, u: Understanding) -> bool:
         return (
             (self.age_groups is None or u.age_group in self.age_groups)
             and (self.primary_topics is None or u.topic in self.primary_topics)
+            and (self.any_topics is None or bool(self.any_topics & set(u.topic_ids)))
             and not (self.unless_topics & set(u.topic_ids))
             and not (self.unless_crisis & set(u.crisis_categories))
         )
@@ -167,7 +170,9 @@ def parse_table(data: Any) -> RoutingTable:
     return RoutingTable(tuple(routes), general, crisis, exclude)
 
 
-_EXCLUDE_KEYS = frozenset({"kinds", "age_group", "primary_topic", "unless_topic", "unless_crisis"})
+_EXCLUDE_KEYS = frozenset(
+    {"kinds", "age_group", "primary_topic", "topic", "unless_topic", "unless_crisis"}
+)
 
 
 def _exclusion(spec: Any, tax: Any, kinds: set[str], n: int) -> _Exclusion:
@@ -177,8 +182,8 @@ def _exclusion(spec: Any, tax: Any, kinds: set[str], n: int) -> _Exclusion:
     listed = spec["kinds"]
     if not isinstance(listed, list) or not listed or not set(listed) <= kinds:
         raise RoutingError(f"{where}.kinds: expected a list of resource kinds")
-    if "age_group" not in spec and "primary_topic" not in spec:
-        raise RoutingError(f"{where}: needs an age_group or a primary_topic condition")
+    if not {"age_group", "primary_topic", "topic"} & set(spec):
+        raise RoutingError(f"{where}: needs an age_group, primary_topic or topic condition")
     crisis_cats = spec.get("unless_crisis") or []
     if not isinstance(crisis_cats, list) or not all(isinstance(c, str) for c in crisis_cats):
         raise RoutingError(f"{where}.unless_crisis: expected a list of crisis categories")
@@ -188,6 +193,7 @@ def _exclusion(spec: Any, tax: Any, kinds: set[str], n: int) -> _Exclusion:
         primary_topics=_ids(spec.get("primary_topic"), tax.topics, where),
         unless_topics=_ids(spec.get("unless_topic"), tax.topics, where) or frozenset(),
         unless_crisis=frozenset(crisis_cats),
+        any_topics=_ids(spec.get("topic"), tax.topics, where),
     )
 
 
@@ -244,12 +250,18 @@ def route_kinds(u: Understanding, limit: int = 5) -> tuple[KindChoice, ...]:
     topics = [t for t in u.topics if t.topic != "other"]
     if topics:
         first = _best_route(table, u, topics[0].topic)
-        if first:
-            extend(first.kinds)
+        first_kinds = first.kinds if first else ()
+        second_kinds: tuple[KindChoice, ...] = ()
         if len(topics) > 1 and topics[1].score >= _SECOND_TOPIC_SHARE * topics[0].score:
             second = _best_route(table, u, topics[1].topic)
-            if second:
-                extend(second.kinds)
+            second_kinds = second.kinds if second else ()
+        if len(topics) > 1 and topics[1].score >= _CLOSE_SECOND * topics[0].score:
+            # Two worries of nearly equal weight: the second's best place joins the first
+            # three (「痴漢で逮捕…示談は」 needs the legal desk as well as the sexual one).
+            extend(first_kinds[:2])
+            extend(second_kinds[:1])
+        extend(first_kinds)
+        extend(second_kinds)
     elif u.crisis == "urgent":
         # Danger now with nothing else to go on: only the emergency answer, no desks.
         return tuple(out[:limit])

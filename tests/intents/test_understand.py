@@ -396,3 +396,72 @@ def test_a_suspicion_is_not_a_negation(text: str, topic: str) -> None:
     u = understand(text)
     assert u.topic == topic
     assert topic not in u.negated_topics
+
+
+# Families added after the third blind batch, checked with wordings not in any eval set.
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("母がまたコンビニで物とってきたみたいです", "theft"),
+        ("ドラッグストアでまたやってしまいました。やめたいです", "theft"),
+        ("元カノを着信拒否したら新しい番号でかけてきます", "violence"),
+        ("別れた夫から毎日しつこくメールが来ます", "violence"),
+        ("上の階のベランダに小さい子が閉め出されて泣いてます", "child_abuse"),
+        ("駅の階段で後ろから抱きつかれました", "victim"),
+        ("ひったくりにあって、犯人はまだ見つかっていません", "victim"),
+        ("家族とは縁が切れて、誰ともほとんど話さない毎日です", "isolation"),
+        ("前科があっても雇ってくれる会社ってありますか", "employment"),
+        ("ハロワで求人を見てるけど全然だめ", "employment"),
+        ("更衣室にカメラを仕掛けたくなる自分が嫌です", "sexual"),
+        ("のぞきがどうしてもやめられません", "sexual"),
+    ],
+)
+def test_blind3_families(text: str, topic: str) -> None:
+    assert understand(text).topic == topic
+
+
+@pytest.mark.parametrize(
+    ("text", "not_topic"),
+    [
+        ("介護の資格を取りたいんですが、前科があっても大丈夫ですか", "theft"),  # 取る ≠ 盗る
+        ("昔の写真をとるのが好きで、今も撮ってます。出所して半年です", "theft"),
+        ("窃盗で服役していた方を雇う予定の社長です。何を準備すればいいですか", "theft"),
+        ("傷害で捕まった弟が来月出てきます", "health"),  # 傷害 ≠ 障害
+    ],
+)
+def test_look_alike_words_do_not_make_a_topic(text: str, not_topic: str) -> None:
+    assert understand(text).topic != not_topic
+
+
+@pytest.mark.parametrize(
+    ("text", "age"),
+    [
+        ("父は八十五歳になります。最近万引きを繰り返しています", "elderly"),
+        ("七十を過ぎた母が、また店から物を持って帰ってきました", "elderly"),
+        ("うちの母ちゃん(81)が詐欺の電話にだまされそう", "elderly"),
+        ("十六歳の息子が補導されました", "minor"),
+        ("高2。親には言えない", "minor"),
+        ("介護職として働きたいのですが、前科があると難しいでしょうか", "adult"),
+    ],
+)
+def test_ages_in_kanji_and_relatives(text: str, age: str) -> None:
+    assert understand(text).age_group == age
+
+
+@pytest.mark.parametrize(
+    ("text", "audience"),
+    [
+        ("隣のおばあちゃん（90近く）が夜中に外を歩いていて心配です", "resident"),
+        ("向かいのご主人が奥さんを怒鳴っていて、心配しています", "resident"),
+        ("思わず息子を叩いてしまいました。どうしたらいいか", "self"),
+    ],
+)
+def test_blind3_audiences(text: str, audience: str) -> None:
+    assert understand(text).audience == audience
+
+
+def test_a_settled_matter_and_before_doing_are_not_the_worry() -> None:
+    u = understand("罰金で済んだけど、また万引きしそうで怖い")
+    assert u.topic == "theft"
+    u = understand("受け入れる前に保護観察所と相談したいです")
+    assert "probation" not in u.past_topics

@@ -86,6 +86,18 @@ def test_second_topic_fills_the_list_and_limit_holds() -> None:
     assert route_kinds(u, limit=0) == ()
 
 
+def test_a_close_second_worry_gets_a_place_in_the_first_three() -> None:
+    close = Understanding(
+        topics=(TopicScore("sexual", 4.0), TopicScore("legal", 3.0)), audience="family"
+    )
+    assert "legal_support" in _kinds(close)[:3]
+    assert _kinds(close)[0] == _kinds(_u("sexual", 4.0, audience="family"))[0]
+    distant = Understanding(
+        topics=(TopicScore("sexual", 4.0), TopicScore("legal", 2.5)), audience="family"
+    )
+    assert _kinds(distant)[:3] == _kinds(_u("sexual", 4.0, audience="family"))[:3]
+
+
 def _data() -> dict:
     return yaml.safe_load(
         resources.files("knowledge").joinpath("data/routing.yaml").read_text("utf-8")
@@ -159,6 +171,23 @@ def test_victims_never_get_offender_desks() -> None:
             kinds = set(_kinds(u))
             assert not offender & kinds, (age, audience)
             assert {"victim_support", "police_consultation"} & kinds
+
+
+def test_a_harmed_child_is_not_sent_to_the_delinquency_desk() -> None:
+    for first, second in (("violence", "child_abuse"), ("child_abuse", "violence")):
+        u = Understanding(
+            topics=(TopicScore(first, 4.0), TopicScore(second, 3.0)),
+            age_group="minor",
+            audience="resident",
+        )
+        kinds = _kinds(u)
+        assert "juvenile_support_center" not in kinds, kinds
+        assert "child_guidance_center" in kinds
+    # Delinquency as well: the delinquency desk stays possible.
+    u = Understanding(
+        topics=(TopicScore("juvenile", 4.0), TopicScore("child_abuse", 3.0)), age_group="minor"
+    )
+    assert "juvenile_support_center" in _kinds(u)
 
 
 def test_exclusion_schema_is_checked() -> None:
