@@ -348,6 +348,10 @@ async def _ws_frame(
             since = parse_since(data) if given else (None, 0)
             session = given or new_session()
             await ws.send_json({"type": "ready", "session": session, "resumed": bool(given)})
+            if given is not None and data.get("greet") is False:
+                # A widget reconnecting (or leaving the HTTP fallback) within one page already
+                # shows the conversation: only missed pushes, no greeting a second time.
+                return session, since
             messages = await run_turn(app, session, None, None, None)
             if messages:
                 await ws.send_json({"type": "reply", "id": None, "messages": messages})

@@ -4,7 +4,8 @@
  *   data-open="true"        open the chat at once
  *   data-exit-url="https://…" where すぐに閉じる goes (default: a search site)
  *   data-transport="http"   never try the WebSocket (networks that block it); otherwise the
- *                           widget falls back to HTTP by itself after failed connects
+ *                           widget falls back to HTTP by itself after failed connects and
+ *                           keeps trying the WebSocket in the background (5 s … 5 min)
  * Plain JS, no build step, no third-party code. */
 (function () {
   "use strict";
@@ -22,10 +23,21 @@
   var KEY_LOG = "tsunagu.log";
   var KEY_OUTBOX = "tsunagu.outbox";
   var KEY_SEEN = "tsunagu.seen";
+  var KEY_TAB = "tsunagu.tab"; // which copy of the conversation this tab holds (see "tabs")
   var MAX_CHARS = 2000;
   var API_URL = ORIGIN + "/api/chat";
   var WS_FAILS_BEFORE_HTTP = 3; // sockets that closed before "ready", in a row
   var WS_READY_TIMEOUT = 10000; // a socket that opens but never answers counts as failed
+  // On the HTTP fallback the socket is tried again after 5 s, then 10, 20 … up to 5 min, each
+  // wait jittered into its upper half: a network that only hiccuped is back on the socket
+  // within seconds, while a proxy that always blocks sockets costs one refused request per
+  // few minutes per tab, and tabs that fell back together (a server restart) spread out.
+  var PROBE_FIRST = 5000;
+  var PROBE_MAX = 300000;
+  var WS_STABLE = 60000; // a socket that lasted this long resets the probe backoff
+  var TAB_WAIT = 250; // how long a tab with a stored conversation asks whether another has it
+  var NOTE_DUPLICATE =
+    "これまでの会話は、別のタブで続いています。このタブでは新しく相談を始められます。";
 
   // -- storage (sessionStorage: gone when the tab closes) ---------------------------------
   function load(key, fallback) {
@@ -43,9 +55,11 @@
       /* storage full or blocked: the chat still works for this page */
     }
   }
-  function clearStored() {
+  function clearStored(all) {
     try {
-      [KEY_SESSION, KEY_LOG, KEY_OUTBOX, KEY_SEEN].forEach(function (k) {
+      var keys = [KEY_SESSION, KEY_LOG, KEY_OUTBOX, KEY_SEEN];
+      if (all) keys.push(KEY_TAB);
+      keys.forEach(function (k) {
         window.sessionStorage.removeItem(k);
       });
     } catch (e) {
@@ -235,6 +249,18 @@
     logEl.appendChild(row);
   }
 
+  function renderNote(text) {
+    var row = el("div", "tsg-msg tsg-note");
+    row.appendChild(el("p", "tsg-bubble", text));
+    logEl.appendChild(row);
+  }
+
+  function renderEntry(entry, live) {
+    if (entry.who === "user") renderUser(entry.text);
+    else if (entry.who === "note") renderNote(entry.text);
+    else renderBot(entry.m, live);
+  }
+
   function remember(entry) {
     log.push(entry);
     if (log.length > 200) log = log.slice(-200);
@@ -246,25 +272,9 @@
     messages.forEach(function (m) {
       if (m.type === "end") ended = true;
     });
-    if (ended) {
-      // The conversation was deleted: nothing of it stays in this tab either.
-      logEl.textContent = "";
-      log = [];
-      outbox = [];
-      seen = { epoch: null, seq: 0 };
-      session = null;
-      clearStored();
-      // Start a fresh anonymous session: the old one belongs to the deleted conversation.
-      if (ws) {
-        retry = 0;
-        ws.close();
-      }
-      if (mode === "http") {
-        http.ready = false;
-        http.started = false;
-        window.setTimeout(startHttp, 0);
-      }
-    }
+    // The conversation was deleted: nothing of it stays in this tab either, and a fresh
+    // anonymous session starts (the old one belongs to the deleted conversation).
+    if (ended) startClean(null, 1000);
     messages.forEach(function (m) {
       renderBot(m, true);
       if (!ended) remember({ who: "bot", m: m });
@@ -272,7 +282,8 @@
     scrollDown();
   }
 
-  // A counselor-side push (numbered): shown once, however often it arrives.
+  // A counselor-side push (numbered): shown once, however often (and by whichever transport)
+  // it arrives.
   function showPush(epoch, seq, messages) {
     if (epoch === seen.epoch && seq <= seen.seq) return;
     seen = { epoch: epoch, seq: seq };
@@ -280,25 +291,161 @@
     showMessages(messages || []);
   }
 
+  function pending(id) {
+    for (var k = 0; k < outbox.length; k++) if (outbox[k].id === id) return true;
+    return false;
+  }
+
+  function answered(id) {
+    outbox = outbox.filter(function (f) {
+      return f.id !== id;
+    });
+    save(KEY_OUTBOX, outbox);
+  }
+
   // -- connection --------------------------------------------------------------------------
-  var ws = null;
-  var ready = false;
+  // Turns go over one transport at a time ("ws" or "http"); every frame waits in the outbox
+  // (sessionStorage) until its reply arrives, and a reply is shown only while its frame is
+  // still waiting, so a resend over another transport never shows an answer twice.
+  var FORCE_HTTP = script.getAttribute("data-transport") === "http";
+  var mode = FORCE_HTTP ? "http" : "ws";
+  var ws = null; // the socket turns go over (mode "ws")
+  var ready = false; // ws has answered hello
+  var readyAt = 0;
   var retry = 0;
   var retryTimer = null;
   var wsFailures = 0;
-  var mode = script.getAttribute("data-transport") === "http" ? "http" : "ws";
+  var greetedHere = false; // this page already had the greeting for the current session
+  var probe = { socket: null, timer: null, step: 0 }; // background socket tries on HTTP
   root.setAttribute("data-transport", mode);
+
+  function setMode(next) {
+    mode = next;
+    root.setAttribute("data-transport", mode);
+  }
 
   function setStatus(text) {
     status.textContent = text || "";
   }
 
+  function hello() {
+    var frame = { type: "hello", session: session, epoch: seen.epoch, seq: seen.seq };
+    // Reconnecting or switching transports within this page: the conversation is on screen,
+    // so the server sends only what was missed, not the greeting again.
+    if (session && greetedHere && log.length) frame.greet = false;
+    return frame;
+  }
+
+  function openSocket(isProbe) {
+    var socket;
+    try {
+      socket = new WebSocket(WS_URL);
+    } catch (e) {
+      return null;
+    }
+    var asked = session;
+    var answeredHello = false;
+    var readyTimer = null;
+    socket.addEventListener("open", function () {
+      socket.send(JSON.stringify(hello()));
+      readyTimer = window.setTimeout(function () {
+        if (!answeredHello) socket.close();
+      }, WS_READY_TIMEOUT);
+    });
+    socket.addEventListener("message", function (ev) {
+      var data;
+      try {
+        data = JSON.parse(ev.data);
+      } catch (e) {
+        return;
+      }
+      if (data.type === "ready" && !answeredHello) {
+        answeredHello = true;
+        if (isProbe) adoptProbe(socket, data, asked);
+        else if (socket === ws) onReady(data);
+        return;
+      }
+      if (socket === ws) onFrame(data); // else a socket left behind: not ours to show
+    });
+    socket.addEventListener("close", function () {
+      if (readyTimer) window.clearTimeout(readyTimer);
+      if (socket === probe.socket) {
+        probe.socket = null;
+        scheduleProbe();
+        return;
+      }
+      if (socket !== ws) return; // closed on purpose (a fresh start) or replaced
+      var wasReady = ready;
+      ws = null;
+      ready = false;
+      if (wasReady && Date.now() - readyAt >= WS_STABLE) probe.step = 0;
+      if (mode === "http") return;
+      if (wasReady) scheduleReconnect();
+      else wsFailed();
+    });
+    socket.addEventListener("error", function () {
+      /* close follows */
+    });
+    return socket;
+  }
+
+  function adoptSession(value) {
+    if (value !== session) renewTab(); // a new conversation is no copy of any other tab's
+    session = value;
+    save(KEY_SESSION, session);
+  }
+
+  function onReady(data) {
+    ready = true;
+    readyAt = Date.now();
+    retry = 0;
+    wsFailures = 0;
+    setStatus("");
+    adoptSession(data.session);
+    greetedHere = true;
+    resendOutbox();
+  }
+
+  // Everything not yet answered goes (again) over the socket, in order; the server answers a
+  // repeated id with the reply it already gave instead of running the turn twice.
+  function resendOutbox() {
+    if (!ws || !ready || http.busy) return; // a turn on its way over HTTP finishes first
+    outbox.forEach(function (frame) {
+      ws.send(JSON.stringify(frame));
+    });
+    if (outbox.length) typing.hidden = false;
+  }
+
+  function onFrame(data) {
+    if (data.type === "typing") {
+      typing.hidden = false;
+      scrollDown();
+    } else if (data.type === "reply" && typeof data.seq === "number") {
+      showPush(data.epoch, data.seq, data.messages);
+    } else if (data.type === "reply") {
+      if (data.id) {
+        if (!pending(data.id)) return; // already answered (over HTTP) or left behind
+        answered(data.id);
+      }
+      if (!outbox.length) typing.hidden = true;
+      showMessages(data.messages || []);
+    } else if (data.type === "error") {
+      if (data.id) {
+        if (!pending(data.id)) return;
+        answered(data.id);
+      }
+      typing.hidden = true;
+      setStatus("送れませんでした：" + (data.message || data.code));
+    }
+  }
+
   function wsFailed() {
     wsFailures += 1;
     if (wsFailures >= WS_FAILS_BEFORE_HTTP) {
-      // Sockets seem blocked on this network (some offices and proxies do): talk over HTTP.
-      mode = "http";
-      root.setAttribute("data-transport", mode);
+      // Sockets seem blocked on this network (some offices and proxies do): talk over HTTP,
+      // and keep trying the socket in the background.
+      wsFailures = 0;
+      setMode("http");
       startHttp();
     } else {
       scheduleReconnect();
@@ -306,126 +453,140 @@
   }
 
   function connect() {
+    if (!tab.settled) return; // connects once this tab knows the conversation is its own
     if (mode === "http") {
       startHttp();
       return;
     }
     if (ws) return;
     ready = false;
-    var readyTimer = null;
-    try {
-      ws = new WebSocket(WS_URL);
-    } catch (e) {
-      ws = null;
-      wsFailed();
+    ws = openSocket(false);
+    if (!ws) wsFailed();
+  }
+
+  function scheduleReconnect() {
+    if (retryTimer) return;
+    retry = Math.min(retry + 1, 5);
+    var delay = Math.min(15000, 500 * Math.pow(2, retry));
+    if (outbox.length || !panel.hidden) setStatus("接続が切れました。つなぎ直しています…");
+    retryTimer = window.setTimeout(function () {
+      retryTimer = null;
+      connect();
+    }, delay);
+  }
+
+  // -- back from HTTP to the socket ----------------------------------------------------------
+  function scheduleProbe() {
+    if (FORCE_HTTP || mode !== "http" || probe.timer || probe.socket) return;
+    var ceiling = Math.min(PROBE_MAX, PROBE_FIRST * Math.pow(2, probe.step));
+    probe.step = Math.min(probe.step + 1, 16);
+    var delay = ceiling / 2 + (Math.random() * ceiling) / 2;
+    probe.timer = window.setTimeout(tryProbe, delay);
+  }
+
+  function tryProbe() {
+    if (probe.timer) window.clearTimeout(probe.timer);
+    probe.timer = null;
+    // Not while HTTP itself is starting: httpReady() schedules the next try.
+    if (mode !== "http" || probe.socket || !http.ready || !session) return;
+    probe.socket = openSocket(true);
+    if (!probe.socket) scheduleProbe();
+  }
+
+  function adoptProbe(socket, data, asked) {
+    probe.socket = null;
+    if (mode !== "http" || asked !== session || data.session !== session) {
+      socket.close(); // the conversation changed meanwhile (deleted, a fresh start)
+      scheduleProbe();
       return;
     }
-    var socket = ws;
-    ws.addEventListener("open", function () {
-      socket.send(
-        JSON.stringify({ type: "hello", session: session, epoch: seen.epoch, seq: seen.seq })
-      );
-      readyTimer = window.setTimeout(function () {
-        if (!ready) socket.close();
-      }, WS_READY_TIMEOUT);
-    });
-    ws.addEventListener("message", function (ev) {
-      var data;
-      try {
-        data = JSON.parse(ev.data);
-      } catch (e) {
-        return;
-      }
-      if (data.type === "ready") {
-        ready = true;
-        retry = 0;
-        wsFailures = 0;
-        setStatus("");
-        session = data.session;
-        save(KEY_SESSION, session);
-        outbox.forEach(function (frame) {
-          ws.send(JSON.stringify(frame));
-        });
-        if (outbox.length) typing.hidden = false;
-      } else if (data.type === "typing") {
-        typing.hidden = false;
-        scrollDown();
-      } else if (data.type === "reply" && typeof data.seq === "number") {
-        showPush(data.epoch, data.seq, data.messages);
-      } else if (data.type === "reply") {
-        if (data.id) {
-          outbox = outbox.filter(function (f) {
-            return f.id !== data.id;
-          });
-          save(KEY_OUTBOX, outbox);
-        }
-        if (!outbox.length) typing.hidden = true;
-        showMessages(data.messages || []);
-      } else if (data.type === "error") {
-        if (data.id) {
-          outbox = outbox.filter(function (f) {
-            return f.id !== data.id;
-          });
-          save(KEY_OUTBOX, outbox);
-        }
-        typing.hidden = true;
-        setStatus("送れませんでした：" + (data.message || data.code));
-      }
-    });
-    ws.addEventListener("close", function () {
-      var wasReady = ready;
-      if (readyTimer) window.clearTimeout(readyTimer);
-      if (ws === socket) ws = null;
-      ready = false;
-      if (mode === "http") return;
-      if (wasReady) scheduleReconnect();
-      else wsFailed();
-    });
-    ws.addEventListener("error", function () {
-      /* close follows */
+    // Sockets work again: the long poll stops (its answer, if any, is ignored: the socket
+    // sends every push after the last one shown); a turn still on its way over HTTP is
+    // answered there, then the rest of the outbox follows over the socket, in order.
+    setMode("ws");
+    stopHttp();
+    ws = socket;
+    onReady(data);
+  }
+
+  window.addEventListener("online", function () {
+    // The browser says the network is back: try the socket now, not at the next backoff step.
+    if (probe.timer) tryProbe();
+  });
+
+  // -- HTTP fallback: POST /api/chat for turns, a long poll for counselor messages -----------
+  var http = {
+    started: false,
+    ready: false,
+    busy: false,
+    polling: false,
+    pollTimer: null,
+    poller: null,
+    gen: 0, // bumped when HTTP stops or starts over: late answers to older asks are ignored
+  };
+
+  function post(body, signal) {
+    // text/plain keeps it a "simple" request: no CORS preflight when embedded elsewhere.
+    var init = {
+      method: "POST",
+      headers: { "Content-Type": "text/plain" },
+      body: JSON.stringify(body),
+      credentials: "omit",
+      cache: "no-store",
+    };
+    if (signal) init.signal = signal;
+    return window.fetch(API_URL, init).then(function (r) {
+      return r.json().then(function (data) {
+        return { ok: r.ok, status: r.status, data: data || {} };
+      });
     });
   }
 
-  // -- HTTP fallback: POST /api/chat for turns, a long poll for counselor messages -----------
-  var http = { started: false, ready: false, busy: false, polling: false, pollTimer: null };
-
-  function post(body) {
-    // text/plain keeps it a "simple" request: no CORS preflight when embedded elsewhere.
-    return window
-      .fetch(API_URL, {
-        method: "POST",
-        headers: { "Content-Type": "text/plain" },
-        body: JSON.stringify(body),
-        credentials: "omit",
-        cache: "no-store",
-      })
-      .then(function (r) {
-        return r.json().then(function (data) {
-          return { ok: r.ok, status: r.status, data: data || {} };
-        });
-      });
+  function stopHttp() {
+    http.gen += 1;
+    http.started = false;
+    http.ready = false;
+    http.polling = false;
+    if (http.pollTimer) window.clearTimeout(http.pollTimer);
+    http.pollTimer = null;
+    if (http.poller) http.poller.abort();
+    http.poller = null;
+    // http.busy stays: a turn already sent is answered, and what follows waits for it.
   }
 
   function startHttp() {
-    if (http.started) return;
+    if (mode !== "http" || http.started || !tab.settled) return;
     http.started = true;
-    post({ session: session }).then(
-      function (res) {
-        if (!res.ok) throw new Error("start");
-        session = res.data.session;
-        save(KEY_SESSION, session);
-        setStatus("");
-        http.ready = true;
-        showMessages(res.data.messages || []);
-        flushHttp();
-        schedulePoll(0);
-      },
-      function () {
-        http.started = false;
-        if (outbox.length || !panel.hidden) setStatus("接続が切れました。つなぎ直しています…");
-        window.setTimeout(startHttp, 3000);
+    if (session && greetedHere && log.length) {
+      httpReady(); // the conversation is on screen: no greeting again
+      return;
+    }
+    var gen = http.gen;
+    function failed() {
+      if (gen !== http.gen) return;
+      http.started = false;
+      if (outbox.length || !panel.hidden) setStatus("接続が切れました。つなぎ直しています…");
+      window.setTimeout(startHttp, 3000);
+    }
+    post({ session: session }).then(function (res) {
+      if (gen !== http.gen) return;
+      if (!res.ok) {
+        failed();
+        return;
       }
-    );
+      adoptSession(res.data.session);
+      greetedHere = true;
+      showMessages(res.data.messages || []);
+      httpReady();
+    }, failed);
+  }
+
+  function httpReady() {
+    setStatus("");
+    http.ready = true;
+    flushHttp();
+    schedulePoll(0);
+    scheduleProbe();
   }
 
   function httpBody(frame) {
@@ -436,31 +597,39 @@
     return body;
   }
 
+  function afterHttpTurn() {
+    if (mode === "http") flushHttp();
+    else resendOutbox(); // switched to the socket while this turn was on its way
+  }
+
   function flushHttp() {
-    if (http.busy || !http.ready || !outbox.length) return;
+    if (mode !== "http" || http.busy || !http.ready || !outbox.length) return;
     http.busy = true;
     var frame = outbox[0];
     typing.hidden = false;
     post(httpBody(frame)).then(
       function (res) {
         http.busy = false;
-        outbox = outbox.filter(function (f) {
-          return f.id !== frame.id;
-        });
-        save(KEY_OUTBOX, outbox);
-        if (!outbox.length) typing.hidden = true;
-        if (res.ok) {
-          setStatus("");
-          showMessages(res.data.messages || []);
-        } else {
-          var err = res.data.error || {};
-          setStatus("送れませんでした：" + (err.message || err.code || res.status));
+        if (pending(frame.id)) {
+          answered(frame.id);
+          if (!outbox.length) typing.hidden = true;
+          if (res.ok) {
+            setStatus("");
+            showMessages(res.data.messages || []);
+          } else {
+            var err = res.data.error || {};
+            setStatus("送れませんでした：" + (err.message || err.code || res.status));
+          }
         }
-        flushHttp();
+        afterHttpTurn();
       },
       function () {
         // Kept in the outbox and sent again with the same id (the server answers it once).
         http.busy = false;
+        if (mode !== "http") {
+          resendOutbox();
+          return;
+        }
         setStatus("接続が切れました。つなぎ直しています…");
         window.setTimeout(flushHttp, 3000);
       }
@@ -468,13 +637,18 @@
   }
 
   function poll() {
-    if (http.polling || !http.ready || !session) return;
+    if (mode !== "http" || http.polling || !http.ready || !session) return;
     http.polling = true;
+    var gen = http.gen;
     var asked = session;
+    var ctl = window.AbortController ? new window.AbortController() : null;
+    http.poller = ctl;
     var body = { session: asked, action: "updates", epoch: seen.epoch, seq: seen.seq, wait: 20 };
-    post(body).then(
+    post(body, ctl && ctl.signal).then(
       function (res) {
+        if (gen !== http.gen) return; // HTTP stopped meanwhile: the socket has taken over
         http.polling = false;
+        http.poller = null;
         if (res.ok && asked === session) {
           (res.data.updates || []).forEach(function (u) {
             showPush(res.data.epoch, u.seq, u.messages);
@@ -483,7 +657,9 @@
         schedulePoll(res.ok ? 300 : 5000);
       },
       function () {
+        if (gen !== http.gen) return;
         http.polling = false;
+        http.poller = null;
         schedulePoll(5000);
       }
     );
@@ -497,16 +673,145 @@
     }, delay);
   }
 
-  function scheduleReconnect() {
-    if (retryTimer) return;
-    retry = Math.min(retry + 1, 5);
-    var delay = Math.min(15000, 500 * Math.pow(2, retry));
-    if (outbox.length || !panel.hidden) setStatus("接続が切れました。つなぎ直しています…");
-    retryTimer = window.setTimeout(function () {
-      retryTimer = null;
-      connect();
-    }, delay);
+  // -- a fresh start (deleted conversation, or a duplicated tab) -----------------------------
+  function dropConnection() {
+    if (retryTimer) window.clearTimeout(retryTimer);
+    retryTimer = null;
+    retry = 0;
+    wsFailures = 0;
+    var old = ws;
+    ws = null;
+    ready = false;
+    if (old) old.close();
+    var probing = probe.socket;
+    probe.socket = null;
+    if (probing) probing.close();
+    stopHttp();
   }
+
+  function startClean(note, delay) {
+    dropConnection();
+    logEl.textContent = "";
+    log = [];
+    outbox = [];
+    seen = { epoch: null, seq: 0 };
+    session = null;
+    greetedHere = false;
+    clearStored();
+    typing.hidden = true;
+    setStatus("");
+    if (note) {
+      renderNote(note);
+      remember({ who: "note", text: note });
+    }
+    if (!tab.settled) return; // the page goes on once the tab question is settled
+    // After a deletion the confirmation stands alone for a moment before the new greeting.
+    window.setTimeout(function () {
+      if (mode === "http") startHttp();
+      else if (!panel.hidden) connect();
+    }, delay || 0);
+  }
+
+  // -- tabs ----------------------------------------------------------------------------------
+  // "Duplicate tab" (and window.open) copies sessionStorage: two tabs would then speak as the
+  // same anonymous person, each getting part of the conversation. Each page holding a copy of
+  // the conversation announces the copy's id on a BroadcastChannel; when two live pages hold
+  // the same copy, the newer one (opened or brought back later) lets go of it and starts a
+  // new conversation of its own with a short note; the older one goes on as if nothing
+  // happened.
+  var tab = {
+    id: load(KEY_TAB, null),
+    nonce: newId(), // this page view
+    since: Date.now(), // when this page started holding its copy
+    settled: false,
+    active: true,
+    channel: null,
+    waiters: [],
+  };
+  var inherited = !!(session || log.length || outbox.length);
+
+  function settleTab() {
+    if (tab.settled) return;
+    tab.settled = true;
+    var waiting = tab.waiters;
+    tab.waiters = [];
+    waiting.forEach(function (fn) {
+      fn();
+    });
+  }
+
+  function announce(kind) {
+    if (!tab.channel) return;
+    try {
+      tab.channel.postMessage({ kind: kind, tab: tab.id, from: tab.nonce, since: tab.since });
+    } catch (e) {
+      /* a closed channel: nothing to tell */
+    }
+  }
+
+  function newerThan(other) {
+    return tab.since > other.since || (tab.since === other.since && tab.nonce < other.from);
+  }
+
+  function renewTab() {
+    tab.id = newId();
+    tab.since = Date.now();
+    save(KEY_TAB, tab.id);
+  }
+
+  // The tab id changes with every new session, so two pages sharing an id share a copy of
+  // one conversation: the newer one forgets its copy (never the server's conversation).
+  function letGo() {
+    renewTab();
+    if (session || log.length || outbox.length) startClean(NOTE_DUPLICATE);
+    settleTab();
+  }
+
+  function claimTab() {
+    if (!tab.id) {
+      tab.id = newId();
+      inherited = false; // nothing was copied from anywhere
+    }
+    save(KEY_TAB, tab.id);
+    if (!window.BroadcastChannel) {
+      settleTab(); // older browsers: no way to tell, the widget works as before
+      return;
+    }
+    try {
+      tab.channel = new window.BroadcastChannel("tsunagu.tabs");
+    } catch (e) {
+      settleTab();
+      return;
+    }
+    tab.channel.onmessage = function (ev) {
+      var d = ev.data || {};
+      if (!tab.active || d.tab !== tab.id || d.from === tab.nonce) return;
+      if (typeof d.since !== "number") return;
+      if (newerThan(d)) letGo();
+      else if (d.kind === "claim") announce("held"); // tell the newer page it is a copy
+    };
+    announce("claim");
+    // Only a tab holding a conversation needs to wait for an answer before showing it.
+    if (inherited) window.setTimeout(settleTab, TAB_WAIT);
+    else settleTab();
+  }
+
+  window.addEventListener("pagehide", function () {
+    tab.active = false; // reloading or leaving: the next page of this tab takes the copy
+  });
+  function comeBack() {
+    // Back from the back/forward cache or a frozen state: whoever used the copy meanwhile
+    // keeps it.
+    tab.active = true;
+    tab.since = Date.now();
+    announce("claim");
+  }
+  window.addEventListener("pageshow", function (ev) {
+    if (ev.persisted) comeBack();
+  });
+  document.addEventListener("resume", comeBack);
+
+  claimTab();
 
   function send(frame, shown) {
     frame.id = newId();
@@ -522,7 +827,7 @@
       if (http.ready) flushHttp();
       else startHttp();
     } else if (ws && ready) {
-      ws.send(JSON.stringify(frame));
+      if (!http.busy) ws.send(JSON.stringify(frame)); // else it follows the HTTP turn
     } else {
       connect();
     }
@@ -530,6 +835,7 @@
 
   // -- actions -----------------------------------------------------------------------------
   function submit() {
+    if (!tab.settled) return; // a moment after loading; the text stays in the box
     var text = input.value.trim();
     if (!text) return;
     if (text.length > MAX_CHARS) text = text.slice(0, MAX_CHARS);
@@ -563,7 +869,7 @@
 
   exitBtn.addEventListener("click", function () {
     var old = session;
-    clearStored();
+    clearStored(true);
     if (old && navigator.sendBeacon) {
       try {
         navigator.sendBeacon(
@@ -599,22 +905,29 @@
     if (ev.key === "Escape") setOpen(false);
   });
 
-  function mount() {
-    document.body.appendChild(root);
+  function showLog() {
     log.forEach(function (entry) {
-      if (entry.who === "user") renderUser(entry.text);
-      else renderBot(entry.m, false);
+      renderEntry(entry, false);
     });
     // Buttons of the last bot message stay usable after a reload.
-    var groups = logEl.querySelectorAll(".tsg-choices");
-    if (groups.length && log.length && log[log.length - 1].who === "bot") {
-      var lastEntry = log[log.length - 1].m;
-      if (lastEntry.type === "choices") {
-        logEl.removeChild(logEl.lastChild);
-        renderBot(lastEntry, true);
-      }
+    var last = log.length ? log[log.length - 1] : null;
+    if (last && last.who === "bot" && last.m.type === "choices") {
+      logEl.removeChild(logEl.lastChild);
+      renderBot(last.m, true);
     }
-    setOpen(START_OPEN);
+  }
+
+  function mount() {
+    document.body.appendChild(root);
+    var go = function () {
+      // letGo() may already have emptied the log and left the note.
+      if (!logEl.childNodes.length) showLog();
+      if (START_OPEN && panel.hidden) setOpen(true);
+      else if (!panel.hidden) connect();
+      scrollDown();
+    };
+    if (tab.settled) go();
+    else tab.waiters.push(go);
   }
 
   if (document.readyState === "loading") {
