@@ -379,6 +379,16 @@ def slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den * 60 if den else 0.0
 
 
+async def open_conversations(base: str) -> float | None:
+    """The statistics tracker's open conversations, from ``/metrics`` (loopback, no token)."""
+    with contextlib.suppress(aiohttp.ClientError, OSError, ValueError):
+        async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as resp:
+            for line in (await resp.text()).splitlines():
+                if line.startswith("tsunagu_open_conversations "):
+                    return float(line.split()[1])
+    return None
+
+
 def report(title: str, stats: Stats) -> None:
     """Print one phase."""
     print(f"\n{title}: {stats.total} turns in {stats.ended - stats.started:.1f} s")
@@ -443,8 +453,23 @@ async def run(args: argparse.Namespace) -> int:
                 if args.soak and int(elapsed) % 60 == 0:
                     print(f"  {elapsed:5.0f} s  RSS {samples[-1][1]:.1f} MiB", flush=True)
 
+            tracked: list[float | None] = []
+
+            async def follow_tracker() -> None:
+                # The one bounded table /metrics shows: where it levels off (its cap).
+                while True:
+                    await asyncio.sleep(60)
+                    tracked.append(await open_conversations(base))
+
+            follower = asyncio.create_task(follow_tracker()) if args.soak else None
             channels = ("ws", "api", "line")
             live = await drive(base, args.people, channels, seconds, args.think, sim, tick)
+            if follower is not None:
+                follower.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await follower
+                counts = ", ".join("?" if n is None else f"{n:.0f}" for n in tracked)
+                print(f"  open conversations followed for statistics, each minute: {counts}")
             report(f"tsunagu, {args.people} people, think {args.think:.1f} s (ws+api+line)", live)
             answered = Counter(
                 c.body.get("replyToken") for c in sim.calls_to("/message/reply") if c.status == 200
