@@ -24,6 +24,7 @@
   var KEY_OUTBOX = "tsunagu.outbox";
   var KEY_SEEN = "tsunagu.seen";
   var KEY_TAB = "tsunagu.tab"; // which copy of the conversation this tab holds (see "tabs")
+  var KEY_LIVE = "tsunagu.live"; // set while a page of this tab runs the widget
   var MAX_CHARS = 2000;
   var API_URL = ORIGIN + "/api/chat";
   var WS_FAILS_BEFORE_HTTP = 3; // sockets that closed before "ready", in a row
@@ -58,7 +59,7 @@
   function clearStored(all) {
     try {
       var keys = [KEY_SESSION, KEY_LOG, KEY_OUTBOX, KEY_SEEN];
-      if (all) keys.push(KEY_TAB);
+      if (all) keys.push(KEY_TAB, KEY_LIVE);
       keys.forEach(function (k) {
         window.sessionStorage.removeItem(k);
       });
@@ -729,6 +730,18 @@
     waiters: [],
   };
   var inherited = !!(session || log.length || outbox.length);
+  // A reload or the next page of the same tab finds no live mark (pagehide removed it): no
+  // other page can hold its copy, so it shows the conversation without waiting. A copy made
+  // while a page was running carries the mark.
+  var maybeCopied = load(KEY_LIVE, null) !== null;
+  function markLive(live) {
+    try {
+      if (live) window.sessionStorage.setItem(KEY_LIVE, "1");
+      else window.sessionStorage.removeItem(KEY_LIVE);
+    } catch (e) {
+      /* storage blocked: every load waits for the answer instead */
+    }
+  }
 
   function settleTab() {
     if (tab.settled) return;
@@ -773,6 +786,7 @@
       inherited = false; // nothing was copied from anywhere
     }
     save(KEY_TAB, tab.id);
+    markLive(true);
     if (!window.BroadcastChannel) {
       settleTab(); // older browsers: no way to tell, the widget works as before
       return;
@@ -791,18 +805,21 @@
       else if (d.kind === "claim") announce("held"); // tell the newer page it is a copy
     };
     announce("claim");
-    // Only a tab holding a conversation needs to wait for an answer before showing it.
-    if (inherited) window.setTimeout(settleTab, TAB_WAIT);
+    // Only a copied conversation needs an answer (~10 ms, measured) before it is shown; a
+    // later answer still makes the newer page let go.
+    if (inherited && maybeCopied) window.setTimeout(settleTab, TAB_WAIT);
     else settleTab();
   }
 
   window.addEventListener("pagehide", function () {
     tab.active = false; // reloading or leaving: the next page of this tab takes the copy
+    markLive(false);
   });
   function comeBack() {
     // Back from the back/forward cache or a frozen state: whoever used the copy meanwhile
     // keeps it.
     tab.active = true;
+    markLive(true);
     tab.since = Date.now();
     announce("claim");
   }

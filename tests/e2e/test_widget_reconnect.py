@@ -433,3 +433,38 @@ async def _until_async(get: Any, ok: Any, timeout: float = 15.0) -> None:
             return
         await asyncio.sleep(0.1)
     assert ok(await get())
+
+
+async def test_next_page_of_the_same_tab_keeps_the_conversation(live: Live, pages: Pages) -> None:
+    """Moving between pages of a site (and back) is no duplicate: nothing is forgotten."""
+    from playwright.async_api import expect
+
+    context = await pages.context(390, 800)
+    await context.route("**/favicon.ico", lambda route: route.fulfill(status=204))
+    other = live.base + "/access"
+    await context.route(
+        other,
+        lambda route: route.fulfill(
+            status=200,
+            content_type="text/html",
+            body="<!doctype html><title>アクセス</title><p>窓口の場所</p>"
+            '<script src="/widget.js" data-open="true" defer></script>',
+        ),
+    )
+    page = await context.new_page()
+    await page.goto(live.base + "/")
+    await page.get_by_role("button", name=CONSENT).click(timeout=15000)
+    await _say(page, "出所した弟の住むところを探しています")
+    await expect(page.locator(".tsg-choices").last).to_be_visible(timeout=15000)
+    session = await _stored(page, "session")
+    shown = await page.locator(".tsg-msg").all_inner_texts()
+    for step in ("next page", "back"):
+        if step == "next page":
+            await page.goto(other)
+        else:
+            await page.go_back()
+        await expect(page.locator(".tsg-msg")).to_have_count(len(shown), timeout=15000)
+        await page.wait_for_timeout(700)
+        assert await page.locator(".tsg-msg").all_inner_texts() == shown, step
+        assert await page.locator(".tsg-note").count() == 0, step
+        assert await _stored(page, "session") == session, step
