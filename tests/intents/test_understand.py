@@ -465,3 +465,51 @@ def test_a_settled_matter_and_before_doing_are_not_the_worry() -> None:
     assert u.topic == "theft"
     u = understand("受け入れる前に保護観察所と相談したいです")
     assert "probation" not in u.past_topics
+
+
+# Families added after the fourth blind batch, in other wordings.
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("眠剤がないと眠れない。もう毎日飲んでる", "drugs"),  # ないと: a condition
+        ("ネットで知り合った人に写真を送ったら、拡散するぞって脅されてます", "victim"),
+        ("近所との付き合いもなく、一日中テレビを見ています。出所して一年です", "isolation"),
+        ("寂しくて、昔の仲間に連絡しそうになります", "isolation"),
+        ("明日保護司さんとの初めての面接で死ぬほど緊張してる", "probation"),
+    ],
+)
+def test_blind4_families(text: str, topic: str) -> None:
+    assert understand(text).topic == topic
+
+
+@pytest.mark.parametrize(
+    ("text", "audience"),
+    [
+        ("自治会の役員をしております。近所に出所した方が越してきました", "resident"),
+        ("保護司やってます。対象者が連絡に出ません", "supporter"),
+        ("民生委員の山田と申します。地区の高齢の方が万引きをしているようです", "supporter"),
+        ("知り合いのばあさん(80過ぎ)がまた店で物を持って帰ったらしい", "resident"),
+        ("にーにーが酒飲んで暴れてる", "family"),
+    ],
+)
+def test_blind4_audiences(text: str, audience: str) -> None:
+    assert understand(text).audience == audience
+
+
+@pytest.mark.parametrize(
+    ("text", "age"),
+    [
+        ("40にもなって弟がまた捕まりました", "adult"),
+        ("アパートの2階に住む80代の男性が、刑務所から出てきた方だと聞きました", "elderly"),
+        ("息子（中3）が補導されました", "minor"),
+    ],
+)
+def test_blind4_ages(text: str, age: str) -> None:
+    assert understand(text).age_group == age
+
+
+@pytest.mark.parametrize(
+    "text", ["さっきの件なんですけど", "どこに連絡すればいいですか", "昨日の続きです"]
+)
+def test_follow_ups_are_in_scope(text: str) -> None:
+    assert understand(text).in_scope
