@@ -698,11 +698,9 @@ class ConversationTracker:
         """
         if outcome not in HANDOFF_OUTCOMES:
             raise ValueError(f"unknown handoff outcome {outcome!r}")
-        ep = None
-        if key is not None:
-            ep = self._held.pop(key, None) or self._open.pop(key, None)
+        ep = None if key is None else self._held.pop(key, None) or self._open.pop(key, None)
         handoff = _Handoff(office, outcome, pickup_seconds, kinds_tuple(counselor_kinds))
-        if ep is None:
+        if ep is None or key is None:
             ep = _Episode(channel=channel, day=_shared_day(started), last=started, handoff=handoff)
             self._open_merge(ep, topics, audience, age_group, crisis)
             self._write(self._summary(ep))
@@ -713,7 +711,6 @@ class ConversationTracker:
         ep.handoff = handoff
         ep.in_handoff = False
         ep.last = max(ep.last, now if now is not None else ep.last)
-        assert key is not None
         self._open[key] = ep  # most recently active last
 
     def case_started(self, case: Any) -> None:
