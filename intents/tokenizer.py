@@ -59,6 +59,7 @@ _WORD_CACHE_MAX = 20000
 _words: dict[int, tuple[str, str, str, tuple[str, ...], bool]] = {}
 _pos: dict[int, tuple[str, ...]] = {}
 _LITERAL_POS = frozenset({"補助記号", "空白", "記号"})
+_new = tuple.__new__
 # Recently tokenised texts (short ones only, so the memo stays small).
 _RECENT = 16
 _RECENT_MAX_CHARS = 2000
@@ -123,7 +124,10 @@ def _tokenize(text: str) -> tuple[Token, ...]:
                 normalized, lemma, reading, pos, literal = forms
                 kana = surface if literal or surface.isascii() else reading
                 end = start + len(surface)
-                tokens.append(Token(surface, normalized, lemma, reading, pos, start, end, kana))
+                # tuple.__new__ skips the NamedTuple's Python-level __new__ (same value).
+                tokens.append(
+                    _new(Token, (surface, normalized, lemma, reading, pos, start, end, kana))
+                )
                 start = end
     return tuple(tokens)
 
