@@ -513,3 +513,39 @@ def test_blind4_ages(text: str, age: str) -> None:
 )
 def test_follow_ups_are_in_scope(text: str) -> None:
     assert understand(text).in_scope
+
+
+# Families added after the fifth blind batch, in other wordings.
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("保証会社の審査に落ちて部屋が借りられません。出所して二か月です", "housing"),
+        ("2歳の息子に毎日イライラして、つい何度も叩いてしまう", "child_abuse"),
+        ("親戚にも縁を切られて、だれも味方がいません", "isolation"),
+        ("協力雇用主の方から、出所した人を雇ってくれないかと頼まれました", "employment"),
+    ],
+)
+def test_blind5_families(text: str, topic: str) -> None:
+    assert understand(text).topic == topic
+
+
+@pytest.mark.parametrize(
+    ("text", "audience"),
+    [
+        ("同じ職場の後輩が、最近お酒臭いまま出勤してきます", "resident"),
+        ("友人の代わりに書いています。彼は仮釈放中で仕事が見つかりません", "resident"),
+        ("恋人が大麻をやめられないみたいで心配です", "family"),
+        ("小さな建設会社をやっています。出所した人を雇うか迷っています", "supporter"),
+    ],
+)
+def test_blind5_audiences(text: str, audience: str) -> None:
+    assert understand(text).audience == audience
+
+
+def test_a_student_and_decades_in_kana() -> None:
+    assert understand("大学2年です。市販薬をやめられません").age_group == "adult"
+    assert understand("40だいです。ギャンブルがやめられない").age_group == "adult"
+
+
+def test_pets_are_out_of_scope() -> None:
+    assert not understand("保護猫を引き取りたいのですが、どこに聞けばいいですか").in_scope
