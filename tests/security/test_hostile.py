@@ -57,7 +57,7 @@ class _Channel:
         self.parser = WebhookParser(SECRET)
         self.events: list[Any] = []
 
-    def dispatch(self, events: list[Any]) -> None:
+    def dispatch(self, events: list[Any], received: float | None = None) -> None:
         self.events.extend(events)
 
 
