@@ -549,3 +549,10 @@ def test_a_student_and_decades_in_kana() -> None:
 
 def test_pets_are_out_of_scope() -> None:
     assert not understand("保護猫を引き取りたいのですが、どこに聞けばいいですか").in_scope
+
+
+def test_blind6_families() -> None:
+    u = understand("元彼に下着の写真を拡散されました。学校に行けません")
+    assert u.topic == "victim"
+    u = understand("窃盗がやめられません。罰金も二回払いましたし、逮捕もされました")
+    assert u.topic == "theft"
