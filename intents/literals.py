@@ -25,6 +25,9 @@ except ImportError:  # pragma: no cover - older Pythons are not supported anyway
 
 # Strings per finite language before we stop expanding it (keeps the automaton small).
 _CAP = 256
+# Strings in a set that unites the alternatives of a long alternation (one per alternative,
+# so a crisis rule's hundred phrasings still get a gate).
+_UNION_CAP = 4096
 # Sets kept per pattern: the most selective ones; more would cost checks and gain little.
 _MAX_SETS = 3
 _REPEATS = {_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", _c.MAX_REPEAT)}
@@ -149,7 +152,7 @@ def _item_gate(op: object, av: object) -> list[frozenset[str]]:
             if not alt_sets:
                 return []  # this alternative needs no literal at all
             union |= _best(alt_sets)[0]
-        return [frozenset(union)] if len(union) <= _CAP else []
+        return [frozenset(union)] if len(union) <= _UNION_CAP else []
     return []
 
 
