@@ -556,3 +556,32 @@ def test_blind6_families() -> None:
     assert u.topic == "victim"
     u = understand("窃盗がやめられません。罰金も二回払いましたし、逮捕もされました")
     assert u.topic == "theft"
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("オンカジで給料が全部なくなりました", "gambling"),
+        ("公園で下半身を出している男の人を見ました", "sexual"),
+        ("彼氏に髪をつかまれて壁に押しつけられます", "violence"),
+        ("孫を名乗る電話で父が200万円渡してしまいました", "victim"),
+        ("兄が車にはねられて亡くなりました。加害者は飲酒運転でした", "victim"),
+    ],
+)
+def test_holdout_families(text: str, topic: str) -> None:
+    assert understand(text).topic == topic
+
+
+@pytest.mark.parametrize(
+    ("text", "audience", "age"),
+    [
+        ("保護司を拝命して半年です。対象者が面接に来ません", "supporter", "unknown"),
+        ("グループホームで働いています。利用者さんが万引きを繰り返します", "supporter", "unknown"),
+        ("19の娘が大麻をやっているようです", "family", "adult"),
+        ("まだ15なんだけど、先輩に誘われて闇バイトした", "self", "minor"),
+        ("定年して三年、酒の量が増えるばかりです", "self", "elderly"),
+    ],
+)
+def test_holdout_writers_and_ages(text: str, audience: str, age: str) -> None:
+    u = understand(text)
+    assert (u.audience, u.age_group if age != "unknown" else "unknown") == (audience, age)
