@@ -105,7 +105,11 @@ def age_number_hits(views: Views) -> list[Hit]:
 
 
 _KANJI_DIGITS = {c: n for n, c in enumerate("〇一二三四五六七八九")}
-_KANJI_NUMBER = re.compile("[一二三四五六七八九十]+")
+# Only numerals an age pattern could read: followed by 歳, 代, を過ぎ, にもなって … (一人,
+# 一緒, 一度 are everywhere and would cost a conversion and a scan per message).
+_KANJI_NUMBER = re.compile(
+    "[一二三四五六七八九十]+(?=歳|才|さい|代|だい|を過ぎ|過ぎ|すぎ|近|手前|にも|にな|の(息子|娘)|\\))"
+)
 
 
 def kanji_number(run: str) -> int | None:
