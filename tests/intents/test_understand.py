@@ -585,3 +585,9 @@ def test_holdout_families(text: str, topic: str) -> None:
 def test_holdout_writers_and_ages(text: str, audience: str, age: str) -> None:
     u = understand(text)
     assert (u.audience, u.age_group if age != "unknown" else "unknown") == (audience, age)
+
+
+def test_a_settled_settlement_and_a_door_kicked() -> None:
+    u = understand("盗撮をしてしまい、示談が成立しました。二度としないために治療を受けたい")
+    assert u.topic == "sexual"
+    assert understand("彼氏に玄関のドアを蹴られて怖い").topic == "violence"
