@@ -100,7 +100,7 @@ def build_views(analysis: Analysis) -> Views:
     Returns:
         The folded surface with offsets, the normalized-form view and the reading view.
     """
-    surface, offsets = fold_with_offsets(analysis.text)
+    surface, offsets = fold_with_offsets(analysis.text, analysis.folded)
     tokens = [(i, t) for i, t in enumerate(analysis.tokens) if t.pos[0] not in _SKIP_POS]
     norm = _token_view((i, t.normalized) for i, t in tokens)
     reading = _token_view((i, reading_of(t)) for i, t in tokens)

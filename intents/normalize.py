@@ -127,7 +127,7 @@ def fold(text: str) -> str:
     return text.lower().replace(" ", "")
 
 
-def fold_with_offsets(text: str) -> tuple[str, tuple[int, ...]]:
+def fold_with_offsets(text: str, folded: str | None = None) -> tuple[str, tuple[int, ...]]:
     """Fold text like :func:`fold` and keep, for every folded character, its source index.
 
     Matchers search the folded key and report spans in the normalised text, so staff see
@@ -135,12 +135,16 @@ def fold_with_offsets(text: str) -> tuple[str, tuple[int, ...]]:
 
     Args:
         text: output of :func:`normalize`.
+        folded: ``fold(text)`` when the caller has it already.
 
     Returns:
         ``(folded, offsets)`` where ``folded == fold(text)`` and ``offsets[i]`` is the index
         in ``text`` of ``folded[i]``.
     """
-    folded = fold(text)
+    if folded is None:
+        folded = fold(text)
+    if len(folded) == len(text) and " " not in text:  # one to one: the identity map
+        return folded, tuple(range(len(text)))
     if len(text.lower()) == len(text):  # the usual case: only spaces change the length
         return folded, tuple(i for i, ch in enumerate(text) if ch != " ")
     # Rare: lower-casing lengthens a character (İ → i̇); map each produced character back.

@@ -210,10 +210,27 @@ def routing_table() -> RoutingTable:
 
 def _best_route(table: RoutingTable, u: Understanding, topic: str) -> _Route | None:
     best: _Route | None = None
-    for r in table.routes:
+    for r in _routes_by_topic(table).get(topic, ()):
         if r.applies(u, topic) and (best is None or r.specificity > best.specificity):
             best = r
     return best
+
+
+_BY_TOPIC: dict[int, tuple[RoutingTable, dict[str, tuple[_Route, ...]]]] = {}
+
+
+def _routes_by_topic(table: RoutingTable) -> dict[str, tuple[_Route, ...]]:
+    """The table's rows grouped by topic, in table order (built once per table)."""
+    cached = _BY_TOPIC.get(id(table))
+    if cached is not None and cached[0] is table:
+        return cached[1]
+    grouped: dict[str, list[_Route]] = {}
+    for r in table.routes:
+        grouped.setdefault(r.topic, []).append(r)
+    index = {t: tuple(rs) for t, rs in grouped.items()}
+    _BY_TOPIC.clear()  # one table is in use at a time (tests may parse others)
+    _BY_TOPIC[id(table)] = (table, index)
+    return index
 
 
 def _crisis_choices(table: RoutingTable, u: Understanding) -> tuple[KindChoice, ...]:
