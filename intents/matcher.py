@@ -79,6 +79,10 @@ def _token_view(parts: Iterable[tuple[int, str]]) -> _TokenView:
         if p and p != " ":
             index.append(i)
             strings.append(p)
+    return _view(index, strings)
+
+
+def _view(index: list[int], strings: list[str]) -> _TokenView:
     joined = "".join(strings)
     folded = fold(joined)
     if len(folded) != len(joined):  # rare: a token with spaces or multi-char lower-casing
@@ -101,9 +105,23 @@ def build_views(analysis: Analysis) -> Views:
         The folded surface with offsets, the normalized-form view and the reading view.
     """
     surface, offsets = fold_with_offsets(analysis.text, analysis.folded)
-    tokens = [(i, t) for i, t in enumerate(analysis.tokens) if t.pos[0] not in _SKIP_POS]
-    norm = _token_view((i, t.normalized) for i, t in tokens)
-    reading = _token_view((i, reading_of(t)) for i, t in tokens)
+    # Both token views in one pass over the tokens.
+    n_index: list[int] = []
+    n_strings: list[str] = []
+    r_index: list[int] = []
+    r_strings: list[str] = []
+    for i, t in enumerate(analysis.tokens):
+        if t.pos[0] in _SKIP_POS:
+            continue
+        normalized, kana = t.normalized, t.kana
+        if normalized and normalized != " ":
+            n_index.append(i)
+            n_strings.append(normalized)
+        if kana and kana != " ":
+            r_index.append(i)
+            r_strings.append(kana)
+    norm = _view(n_index, n_strings)
+    reading = _view(r_index, r_strings)
     return Views(
         analysis=analysis,
         surface=surface,
