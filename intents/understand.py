@@ -144,7 +144,10 @@ def understand(text: str) -> Understanding:
         in_scope = bool(topics) or bool(audience_hits) or bool(match_patterns(views, cr.consult))
     if not in_scope:
         topics = []
-    audience = cues.decide_audience(audience_hits, has_topic=bool(topics))
+    # A crisis said with no one named is the writer's own (the dev set's convention).
+    audience = cues.decide_audience(
+        audience_hits, has_topic=bool(topics) or crisis.level != "none"
+    )
     if topics:
         age_group = cues.decide_age(age_hits, topics[0].topic)
     area, area_evidence = find_area(views)

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from intents.crisis import CATEGORIES as CRISIS_CATEGORIES
 from intents.types import Understanding
 from knowledge.taxonomy import load_taxonomy
 
@@ -61,12 +62,14 @@ class _Exclusion:
     unless_topics: frozenset[str]
     unless_crisis: frozenset[str]
     any_topics: frozenset[str] | None = None  # one of these anywhere in the topic list
+    any_crisis: frozenset[str] | None = None  # one of these crisis categories
 
     def applies(self, u: Understanding) -> bool:
         return (
             (self.age_groups is None or u.age_group in self.age_groups)
             and (self.primary_topics is None or u.topic in self.primary_topics)
             and (self.any_topics is None or bool(self.any_topics & set(u.topic_ids)))
+            and (self.any_crisis is None or bool(self.any_crisis & set(u.crisis_categories)))
             and not (self.unless_topics & set(u.topic_ids))
             and not (self.unless_crisis & set(u.crisis_categories))
         )
@@ -171,7 +174,7 @@ def parse_table(data: Any) -> RoutingTable:
 
 
 _EXCLUDE_KEYS = frozenset(
-    {"kinds", "age_group", "primary_topic", "topic", "unless_topic", "unless_crisis"}
+    {"kinds", "age_group", "primary_topic", "topic", "crisis", "unless_topic", "unless_crisis"}
 )
 
 
@@ -182,8 +185,10 @@ def _exclusion(spec: Any, tax: Any, kinds: set[str], n: int) -> _Exclusion:
     listed = spec["kinds"]
     if not isinstance(listed, list) or not listed or not set(listed) <= kinds:
         raise RoutingError(f"{where}.kinds: expected a list of resource kinds")
-    if not {"age_group", "primary_topic", "topic"} & set(spec):
-        raise RoutingError(f"{where}: needs an age_group, primary_topic or topic condition")
+    if not {"age_group", "primary_topic", "topic", "crisis"} & set(spec):
+        raise RoutingError(
+            f"{where}: needs an age_group, primary_topic, topic or crisis condition"
+        )
     crisis_cats = spec.get("unless_crisis") or []
     if not isinstance(crisis_cats, list) or not all(isinstance(c, str) for c in crisis_cats):
         raise RoutingError(f"{where}.unless_crisis: expected a list of crisis categories")
@@ -194,7 +199,16 @@ def _exclusion(spec: Any, tax: Any, kinds: set[str], n: int) -> _Exclusion:
         unless_topics=_ids(spec.get("unless_topic"), tax.topics, where) or frozenset(),
         unless_crisis=frozenset(crisis_cats),
         any_topics=_ids(spec.get("topic"), tax.topics, where),
+        any_crisis=_crisis_ids(spec.get("crisis"), where),
     )
+
+
+def _crisis_ids(value: Any, where: str) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not set(value) <= set(CRISIS_CATEGORIES):
+        raise RoutingError(f"{where}.crisis: expected a list of crisis categories")
+    return frozenset(value)
 
 
 @lru_cache(maxsize=1)

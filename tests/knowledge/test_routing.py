@@ -190,6 +190,23 @@ def test_a_harmed_child_is_not_sent_to_the_delinquency_desk() -> None:
     assert "juvenile_support_center" in _kinds(u)
 
 
+def test_a_child_in_danger_now_is_not_sent_to_the_delinquency_desk() -> None:
+    u = Understanding(
+        topics=(TopicScore("violence", 4.0), TopicScore("juvenile", 2.0)),
+        age_group="minor",
+        crisis="urgent",
+        crisis_categories=("child_in_danger", "danger_now"),
+    )
+    kinds = _kinds(u)
+    assert kinds[:2] == ["emergency", "child_guidance_center"]
+    assert "juvenile_support_center" not in kinds
+
+
+def test_an_urgent_suicidal_crisis_gets_no_practical_desk_in_the_first_three() -> None:
+    u = _u("employment", 4.0, crisis="urgent", crisis_categories=("suicidal",))
+    assert _kinds(u)[:3] == ["emergency", "crisis_line", "mental_health_center"]
+
+
 def test_exclusion_schema_is_checked() -> None:
     data = yaml.safe_load(resources.files("knowledge").joinpath("data/routing.yaml").read_text())
     data["exclude"] = [{"kinds": ["child_guidance_center"]}]
@@ -197,4 +214,7 @@ def test_exclusion_schema_is_checked() -> None:
         parse_table(data)
     data["exclude"] = [{"kinds": ["nope"], "age_group": ["adult"]}]
     with pytest.raises(RoutingError, match="kinds"):
+        parse_table(data)
+    data["exclude"] = [{"kinds": ["emergency"], "crisis": ["sad"]}]
+    with pytest.raises(RoutingError, match="crisis"):
         parse_table(data)
