@@ -24,6 +24,8 @@ SCORE_CUTOFF = 80.0
 _KATAKANA_WORD = re.compile("[\u30a1-\u30faー]+")
 # A fuzzy match counts for less than the exact word.
 FUZZY_FACTOR = 0.7
+# Ordinary words one letter from a keyword: never a typo of it (インスタのストーリー).
+_NOT_TYPOS = frozenset({"ストーリー", "ストーリーズ"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,15 @@ def _word_start_ok(surface: str, start: int, key: str) -> bool:
     if start == 0 or not _KATAKANA_WORD.match(surface[start - 1]):
         return True
     return surface[start : start + 2] == key[:2]
+
+
+def _whole_word(surface: str, start: int, end: int) -> str:
+    """The katakana word around a span of the normalised text."""
+    while start > 0 and _KATAKANA_WORD.match(surface[start - 1]):
+        start -= 1
+    while end < len(surface) and _KATAKANA_WORD.match(surface[end]):
+        end += 1
+    return surface[start:end]
 
 
 def fuzzy_hits(
@@ -87,6 +98,9 @@ def fuzzy_hits(
         if not _word_start_ok(surface, res.dest_start, c.key):
             continue
         start, end = views.surface_span(res.dest_start, res.dest_end)
+        # The word as written (the folded surface turns every kana into katakana).
+        if _whole_word(views.analysis.text, start, end) in _NOT_TYPOS:
+            continue
         hits.append(
             Hit(
                 "topic",

@@ -42,6 +42,7 @@ def test_one_typo_in_a_long_katakana_word_matches(text: str, topic: str) -> None
         "保護観察の面接です",  # a prefix of 保護観察所 is not a typo of it
         "スリッパを買った",  # short words (スリ) are never fuzzy
         "ケースワーカーです",  # スワーカー inside another word is not ストーカー
+        "インスタのストーリーに写真を上げた",  # an ordinary word one letter from ストーカー
         "ボードゲームで遊んだ",
         "明日の天気おしえて",
         "iPhoneの充電がすぐなくなる",
