@@ -228,11 +228,19 @@ def _find(
 
 
 def _windows(sentences: list[str], joined: bool) -> list[tuple[int, str]]:
-    """Each sentence alone, or (for multi-group rules) joined with the next one."""
+    """Each sentence alone, or (for multi-group rules) joined with the next one or two.
+
+    Three sentences: 「いま屋上。学校にばれた。柵こえたらいける」 says the place and the plan
+    with a sentence between them.
+    """
     if not joined:
         return list(enumerate(sentences))
     out = [(i, s) for i, s in enumerate(sentences)]
     out.extend((i, f"{a}。{b}") for i, (a, b) in enumerate(itertools.pairwise(sentences)))
+    out.extend(
+        (i, f"{sentences[i]}。{sentences[i + 1]}。{sentences[i + 2]}")
+        for i in range(len(sentences) - 2)
+    )
     return out
 
 
