@@ -591,3 +591,13 @@ def test_a_settled_settlement_and_a_door_kicked() -> None:
     u = understand("盗撮をしてしまい、示談が成立しました。二度としないために治療を受けたい")
     assert u.topic == "sexual"
     assert understand("彼氏に玄関のドアを蹴られて怖い").topic == "violence"
+
+
+def test_batch15_families() -> None:
+    assert understand("欲しくもない電池をバッグに入れてしまいます").topic == "theft"
+    assert understand("隣の奥さんの顔にあざがあって心配です").topic == "violence"
+    assert understand("前科があります(詐欺)。履歴書の賞罰欄はどう書けば").topic != "theft"
+    assert understand("うちのおかんが万引きで捕まった").audience == "family"
+    assert understand("赤ちゃんを揺さぶってしまいそうで怖いです").audience == "self"
+    u = understand("病院で事務の仕事をしております。患者さんが保護観察中だそうです")
+    assert u.audience == "supporter"
