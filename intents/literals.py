@@ -135,11 +135,8 @@ def _seq_gate(items: Sequence[tuple[object, object]]) -> list[frozenset[str]]:
 
 
 def _item_gate(op: object, av: object) -> list[frozenset[str]]:
-    if op is _c.SUBPATTERN:
-        _, add_flags, _, inner = av  # type: ignore[misc]
-        if add_flags & _c.SRE_FLAG_IGNORECASE:
-            raise _Unsupported
-        return _seq_gate(inner)
+    if op is _c.SUBPATTERN:  # case-insensitive groups were refused by _item_lang first
+        return _seq_gate(av[3])  # type: ignore[index]
     if op is getattr(_c, "ATOMIC_GROUP", None):
         return _seq_gate(av)  # type: ignore[arg-type]
     if op in _REPEATS:
@@ -190,6 +187,17 @@ def gate_of(pattern: re.Pattern[str]) -> Gate:
     return tuple(ranked[:_MAX_SETS])
 
 
+def _automaton(words: dict[str, object]) -> ahocorasick.Automaton | None:
+    """An Aho-Corasick automaton over ``words`` (each with its value); None when empty."""
+    if not words:
+        return None
+    automaton = ahocorasick.Automaton()
+    for word, value in words.items():
+        automaton.add_word(word, value)
+    automaton.make_automaton()
+    return automaton
+
+
 class GateIndex:
     """Which of many gated patterns can match a text, from one Aho-Corasick pass."""
 
@@ -202,16 +210,11 @@ class GateIndex:
             for k, strings in enumerate(gate):
                 for x in strings:
                     index.setdefault(x, []).append((i, k))
-        self._automaton = ahocorasick.Automaton()
-        for x, pairs in index.items():
-            self._automaton.add_word(x, tuple(pairs))
-        self._empty = not index
-        if not self._empty:
-            self._automaton.make_automaton()
+        self._automaton = _automaton({x: tuple(pairs) for x, pairs in index.items()})
 
     def candidates(self, text: str) -> frozenset[int]:
         """Indexes of the patterns whose gate passes on ``text`` (may still not match)."""
-        if self._empty or not text:
+        if self._automaton is None or not text:
             return self._always
         found: set[tuple[int, int]] = set()
         for _, pairs in self._automaton.iter(text):
@@ -237,16 +240,11 @@ class KeyScan(Generic[T]):
         for key, rank, value in keys:
             if key:
                 by_key.setdefault(key, []).append((rank, value))
-        self._automaton = ahocorasick.Automaton()
-        for key, values in by_key.items():
-            self._automaton.add_word(key, (len(key), tuple(values)))
-        self._empty = not by_key
-        if not self._empty:
-            self._automaton.make_automaton()
+        self._automaton = _automaton({k: (len(k), tuple(v)) for k, v in by_key.items()})
 
     def find(self, text: str) -> list[tuple[int, int, T]]:
         """``(start, end, value)`` for every occurrence, by start position, then rank."""
-        if self._empty or not text:
+        if self._automaton is None or not text:
             return []
         found = [
             (end + 1 - length, rank, end + 1, value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -83,6 +83,14 @@ class RoutingTable:
     general: tuple[KindChoice, ...]
     crisis: dict[str, dict[str, tuple[KindChoice, ...]]]
     exclude: tuple[_Exclusion, ...] = ()
+    # The rows of each topic, in table order (derived from ``routes``).
+    by_topic: dict[str, tuple[_Route, ...]] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        grouped: dict[str, list[_Route]] = {}
+        for r in self.routes:
+            grouped.setdefault(r.topic, []).append(r)
+        object.__setattr__(self, "by_topic", {t: tuple(rs) for t, rs in grouped.items()})
 
 
 def _choices(items: Any, reasons: dict[str, str], kinds: set[str], where: str) -> tuple:
@@ -224,27 +232,10 @@ def routing_table() -> RoutingTable:
 
 def _best_route(table: RoutingTable, u: Understanding, topic: str) -> _Route | None:
     best: _Route | None = None
-    for r in _routes_by_topic(table).get(topic, ()):
+    for r in table.by_topic.get(topic, ()):
         if r.applies(u, topic) and (best is None or r.specificity > best.specificity):
             best = r
     return best
-
-
-_BY_TOPIC: dict[int, tuple[RoutingTable, dict[str, tuple[_Route, ...]]]] = {}
-
-
-def _routes_by_topic(table: RoutingTable) -> dict[str, tuple[_Route, ...]]:
-    """The table's rows grouped by topic, in table order (built once per table)."""
-    cached = _BY_TOPIC.get(id(table))
-    if cached is not None and cached[0] is table:
-        return cached[1]
-    grouped: dict[str, list[_Route]] = {}
-    for r in table.routes:
-        grouped.setdefault(r.topic, []).append(r)
-    index = {t: tuple(rs) for t, rs in grouped.items()}
-    _BY_TOPIC.clear()  # one table is in use at a time (tests may parse others)
-    _BY_TOPIC[id(table)] = (table, index)
-    return index
 
 
 def _crisis_choices(table: RoutingTable, u: Understanding) -> tuple[KindChoice, ...]:
